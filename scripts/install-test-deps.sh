@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages the test suite checks our output with (and builds with).
+# Idempotent: does nothing when everything is present. Needs root (or sudo) to install.
+set -euo pipefail
+
+packages=(
+  e2fsprogs        # e2fsck, debugfs, dumpe2fs, mke2fs: the judges of every filesystem we write
+  fdisk            # sfdisk: reads back partition tables
+  util-linux       # losetup (block-device tests), blkid
+  genext2fs        # benchmark peer
+  bmap-tools       # bmaptool: bmap interoperability
+  qemu-utils       # qemu-img: benchmark peer
+  qemu-system-x86  # boot tests
+  grub-pc-bin      # GRUB i386-pc platform files that fsmaker assembles
+  busybox-static   # userland of the boot tests' initramfs
+  cpio kmod        # building the initramfs, reading module dependencies
+  zstd xz-utils bzip2 gzip  # compressed inputs
+  attr acl         # setfattr/getfattr/setfacl: xattr round trips
+  clang zlib1g-dev # Native AOT publishing
+  time             # /usr/bin/time -v: peak RSS in benchmarks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-test-deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+  else
+    echo "install-test-deps: not root and no sudo; tests needing ${missing[*]} will be skipped" >&2
+    exit 0
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need, builds, runs every test
+# project, and ends with one line of totals: "N passed, N failed, N skipped".
+# Extra arguments go to 'dotnet test' (e.g. --filter "FullyQualifiedName~Sparse").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+if [ -x scripts/fetch-fixtures.sh ]; then
+  bash scripts/fetch-fixtures.sh
+fi
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+set +e
+dotnet test ImageTools.sln -c Release --logger "trx;LogFilePrefix=run" --results-directory "$results" "$@"
+rc=$?
+set -e
+
+passed=0; failed=0; skipped=0
+shopt -s nullglob
+for trx in "$results"/*.trx; do
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+  get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*' || echo 0; }
+  total=$(get total); p=$(get passed); f=$(get failed); e=$(get error); t=$(get timeout); a=$(get aborted)
+  passed=$((passed + p))
+  failed=$((failed + f + e + t + a))
+  skipped=$((skipped + total - p - f - e - t - a))
+done
+
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  # dotnet test failed without a failed test: a build error or a crashed test host.
+  failed=1
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$rc" -eq 0 ] && [ "$failed" -eq 0 ]

@@ -1,0 +1,2 @@
+// Placeholder entry point until the tool's issue lands.
+return 0;
