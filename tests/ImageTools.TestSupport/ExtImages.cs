@@ -118,6 +118,76 @@ public static class ExtImages
     }
 
     /// <summary>
+    /// A small tree with one of each structure the reader walks (multi-block directory, a file reaching
+    /// the indirect and double-indirect maps at 1K, a sparse file, fast and slow symlinks, a hard link,
+    /// xattrs in the inode and in a block, an ACL, a FIFO and a device), small enough for mutation tests
+    /// to read thousands of damaged copies in memory. Needs root for the device node.
+    /// </summary>
+    public static string BuildSmallTree(string root)
+    {
+        Directory.CreateDirectory(Path.Combine(root, "dir/sub"));
+        for (var i = 0; i < 60; i++)
+        {
+            File.WriteAllText(Path.Combine(root, "dir", $"name-number-{i:D3}"), i.ToString());
+        }
+        File.WriteAllText(Path.Combine(root, "dir/sub/leaf"), "leaf\n");
+        File.WriteAllBytes(Path.Combine(root, "empty"), Array.Empty<byte>());
+        var bytes = new byte[300 * 1024];
+        new Random(7).NextBytes(bytes);
+        File.WriteAllBytes(Path.Combine(root, "f300k"), bytes);
+        using (var s = new FileStream(Path.Combine(root, "sparse"), FileMode.Create))
+        {
+            foreach (var at in new long[] { 0, 100_000, 400_000, 3_000_000 })
+            {
+                s.Position = at;
+                s.Write(bytes.AsSpan(0, 2000));
+            }
+            s.SetLength(4 * 1024 * 1024);
+        }
+        File.CreateSymbolicLink(Path.Combine(root, "fast"), "f300k");
+        File.CreateSymbolicLink(Path.Combine(root, "slow"), new string('s', 120));
+        Run("ln", Path.Combine(root, "f300k"), Path.Combine(root, "dir/hard"));
+        Run("mkfifo", Path.Combine(root, "fifo"));
+        Run("mknod", Path.Combine(root, "tty"), "c", "4", "1");
+        Run("setfattr", "-n", "user.small", "-v", "x", Path.Combine(root, "f300k"));
+        Run("setfattr", "-n", "user.large", "-v", new string('L', 500), Path.Combine(root, "f300k"));
+        Run("setfacl", "-m", "u:1000:r", Path.Combine(root, "dir"));
+        return root;
+    }
+
+    /// <summary>
+    /// The blocks of an image that hold metadata (superblocks, descriptors, bitmaps, inode tables,
+    /// directories, indirect/extent/xattr blocks, slow symlinks, the journal): the non-zero blocks of
+    /// <c>e2image -r</c>, which copies metadata and leaves file data out.
+    /// </summary>
+    public static IReadOnlyList<long> MetadataBlocks(string image, int blockSize)
+    {
+        using var temp = new TempDirectory("imagetools-e2image-");
+        var raw = temp.File("metadata.raw");
+        var r = ProcessRunner.Run(ExternalTools.Require("e2image"), "-r", image, raw);
+        if (r.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"e2image -r {image} failed: {r}");
+        }
+        var blocks = new List<long>();
+        var buffer = new byte[blockSize];
+        using var s = File.OpenRead(raw);
+        for (long b = 0; ; b++)
+        {
+            var n = s.ReadAtLeast(buffer, blockSize, throwOnEndOfStream: false);
+            if (n == 0)
+            {
+                break;
+            }
+            if (buffer.AsSpan(0, n).IndexOfAnyExcept((byte)0) >= 0)
+            {
+                blocks.Add(b);
+            }
+        }
+        return blocks;
+    }
+
+    /// <summary>
     /// Makes an image with <c>mke2fs -t TYPE -b BS -d SOURCE</c> of <paramref name="size"/> (e.g. "16M"),
     /// with a fixed UUID and hash seed; <paramref name="extra"/> adds options (e.g. "-O", "inline_data").
     /// </summary>

@@ -61,7 +61,7 @@ public static class ExtFeatureSupport
         var incompat = sb.FeatureIncompat;
         if (incompat.HasFlag(IncompatFeatures.JournalDev))
         {
-            return "it is an external journal device (feature journal_dev), not a filesystem: it holds the journal of another ext3/ext4 filesystem";
+            return "it is an external ext3/ext4 journal device (feature journal_dev), not a filesystem: it holds the journal of another filesystem";
         }
         if (incompat.HasFlag(IncompatFeatures.Compression))
         {

@@ -75,6 +75,14 @@ public sealed class ExtFileSystem : IDisposable
     /// <summary>Whether metadata_csum checksums are checked as structures are read.</summary>
     public bool VerifiesMetadataChecksums { get; }
 
+    /// <summary>
+    /// What was found wrong but did not stop reading (a group descriptor whose checksum fails, which the
+    /// kernel also tolerates read-only). In the order met.
+    /// </summary>
+    public IReadOnlyList<string> Warnings => _warnings;
+
+    private readonly List<string> _warnings = new();
+
     /// <summary>The seed every metadata_csum checksum starts from.</summary>
     internal uint ChecksumSeed { get; }
 
@@ -106,7 +114,10 @@ public sealed class ExtFileSystem : IDisposable
         var why = ExtFeatureSupport.WhyUnreadable(sb, options);
         if (why != null)
         {
-            throw new ImageToolsException(ErrorKind.UnsupportedFeature, $"{device.Name}: cannot read this {ExtFeatureSupport.NameOf(ExtFeatureSupport.Classify(sb))} filesystem: {why}") { Path = device.Name };
+            var what = sb.FeatureIncompat.HasFlag(IncompatFeatures.JournalDev)
+                ? "cannot read this image"
+                : $"cannot read this {ExtFeatureSupport.NameOf(ExtFeatureSupport.Classify(sb))} filesystem";
+            throw new ImageToolsException(ErrorKind.UnsupportedFeature, $"{device.Name}: {what}: {why}") { Path = device.Name };
         }
         device.SetGeometry(sb.BlockSize, sb.BlocksCount);
         return new ExtFileSystem(device, sb, options, ownsDevice);
@@ -289,8 +300,9 @@ public sealed class ExtFileSystem : IDisposable
             var computed = descriptor.ComputeChecksum(Superblock, group);
             if (computed != descriptor.Checksum)
             {
-                throw new ImageToolsException(ErrorKind.ChecksumMismatch,
-                    $"{Name}: group {group} descriptor checksum 0x{descriptor.Checksum:X4} does not match the computed 0x{computed:X4} ({(Superblock.HasMetadataChecksums ? "metadata_csum" : "uninit_bg")}; the descriptor is damaged)") { Path = Name };
+                // The kernel still mounts read-only when descriptor checksums fail (ext4_check_descriptors);
+                // so does this reader, with a warning: the fields it uses are range-checked anyway.
+                _warnings.Add($"group {group} descriptor checksum 0x{descriptor.Checksum:X4} does not match the computed 0x{computed:X4} ({(Superblock.HasMetadataChecksums ? "metadata_csum" : "uninit_bg")}): the descriptor may be damaged");
             }
         }
         _groups[group] = descriptor;

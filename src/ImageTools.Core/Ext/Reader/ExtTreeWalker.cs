@@ -32,12 +32,12 @@ public static class ExtTreeWalker
     /// <summary>Deepest nesting followed (deeper trees are reported, not walked).</summary>
     public const int MaxDepth = 4096;
 
+    /// <summary>Walks from <paramref name="startPath"/> (a symbolic link there is followed).</summary>
     public static IEnumerable<ExtTreeItem> Walk(ExtFileSystem fs, string startPath = "/", Action<ExtProblem>? onProblem = null,
         CancellationToken cancellationToken = default)
     {
         var start = fs.Resolve(startPath, followLast: true);
-        var normalized = "/" + string.Join('/', startPath.Split('/', StringSplitOptions.RemoveEmptyEntries));
-        return WalkFrom(fs, start, normalized, onProblem, cancellationToken);
+        return WalkFrom(fs, start, startPath, onProblem, cancellationToken);
     }
 
     private sealed class Frame(string path, byte[] pathBytes, int depth, List<ExtDirectoryEntry> children)
@@ -49,7 +49,15 @@ public static class ExtTreeWalker
         public int Next { get; set; }
     }
 
-    private static IEnumerable<ExtTreeItem> WalkFrom(ExtFileSystem fs, ExtInode start, string startPath, Action<ExtProblem>? onProblem,
+    /// <summary>Walks from an inode already resolved, naming it <paramref name="startPath"/> in the items.</summary>
+    internal static IEnumerable<ExtTreeItem> WalkFrom(ExtFileSystem fs, ExtInode start, string startPath, Action<ExtProblem>? onProblem,
+        CancellationToken cancellationToken)
+    {
+        startPath = "/" + string.Join('/', startPath.Split('/', StringSplitOptions.RemoveEmptyEntries));
+        return WalkFromNormalized(fs, start, startPath, onProblem, cancellationToken);
+    }
+
+    private static IEnumerable<ExtTreeItem> WalkFromNormalized(ExtFileSystem fs, ExtInode start, string startPath, Action<ExtProblem>? onProblem,
         CancellationToken cancellationToken)
     {
         var visitedDirectories = new Dictionary<uint, string>();
