@@ -36,7 +36,8 @@ public static class Sfdisk
         {
             throw new InvalidOperationException($"sfdisk -J {image} failed:\n{r}");
         }
-        using var doc = JsonDocument.Parse(r.StdOut);
+        // sfdisk may print notes such as "omitting empty partition (6)" on stdout before the JSON.
+        using var doc = JsonDocument.Parse(r.StdOut[r.StdOut.IndexOf('{')..]);
         var table = doc.RootElement.GetProperty("partitiontable");
         var partitions = new List<SfdiskPartition>();
         if (table.TryGetProperty("partitions", out var list))

@@ -178,7 +178,7 @@ public sealed class MbrPartitionTable
             {
                 throw Invalid(source,
                     $"{source}: the EBR chain of extended partition {extendedNumber} loops: {linkedFrom} links to sector {ebrSector}, " +
-                    $"the EBR already read for {earlier}");
+                    $"already read as {earlier}");
             }
             if (diskSectors is { } total && ebrSector >= total)
             {
@@ -196,7 +196,7 @@ public sealed class MbrPartitionTable
             }
             var ebr = ExtendedBootRecord.Read(buffer, what);
             ebrs.Add(new ExtendedBootRecordAt(ebrSector, ebr));
-            var label = ebr.LogicalEntry != null ? $"partition {nextNumber}" : $"an EBR without a partition";
+            var label = ebr.LogicalEntry != null ? $"the EBR of partition {nextNumber}" : "an EBR without a partition";
             seen[ebrSector] = label;
             if (ebr.LogicalEntry != null)
             {
@@ -206,7 +206,7 @@ public sealed class MbrPartitionTable
             {
                 return;
             }
-            linkedFrom = $"the EBR of {label} at sector {ebrSector}";
+            linkedFrom = $"{label} at sector {ebrSector}";
             ebrSector = extendedStart + link.StartLba;
         }
     }

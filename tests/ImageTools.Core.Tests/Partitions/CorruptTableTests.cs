@@ -124,7 +124,7 @@ public class CorruptTableTests : IDisposable
         var act = async () => await read;
         (await act.Should().ThrowAsync<ImageToolsException>()).Which.Message.Should().Be(
             $"{_image}: the EBR chain of extended partition 2 loops: the EBR of partition 7 at sector 47104 links to sector 22528, " +
-            "the EBR already read for partition 5");
+            "already read as the EBR of partition 5");
     }
 
     [Fact]

@@ -75,6 +75,30 @@ public class SfdiskReadTests
     }
 
     [Fact]
+    public void An_ebr_without_a_partition_takes_no_number()
+    {
+        using var dir = new TempDirectory();
+        var image = TestDisk.Create(dir, "gap.img", 100L << 20);
+        Sfdisk.Apply(image, $"""
+            label: dos
+            start=2048, size=20480, type=83
+            start=22528, size=100000, type=5
+            {image}5 : start=24576, size=10240, type=83
+            {image}6 : start=36864, size=10240, type=83
+            {image}7 : start=49152, size=10000, type=7
+            """);
+        // Clear partition 6's entry in its EBR (sector 34816); the EBR still links on to the next one.
+        TestDisk.WriteBytes(image, 34816L * 512 + MasterBootRecord.EntryOffset(0), new byte[MbrPartitionEntry.Size]);
+
+        var table = TestDisk.ReadTable(image);
+        var sfdisk = Sfdisk.Json(image);
+
+        sfdisk.Partitions.Select(p => p.Number).Should().Equal(1, 2, 5, 6);
+        AsSfdiskReports(table).Should().Equal(sfdisk.Partitions);
+        table.Mbr.ExtendedBootRecords.Should().HaveCount(3, "the empty EBR is still part of the chain");
+    }
+
+    [Fact]
     public void Type_names_are_sfdisk_names()
     {
         using var dir = new TempDirectory();
