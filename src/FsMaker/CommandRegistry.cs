@@ -7,6 +7,8 @@ internal static class CommandRegistry
 {
     public static IEnumerable<Command> Subcommands()
     {
-        yield break;
+        yield return Commands.InspectCommand.Create();
+        yield return Commands.ExtractCommand.Create();
+        yield return Commands.ExportCommand.Create();
     }
 }
