@@ -315,14 +315,14 @@ public sealed class ExtFileSystem : IDisposable
     public ExtInode Root => ReadInode(RootInode, "the root directory");
 
     /// <summary>
-    /// Reads inode <paramref name="number"/>, which something (<paramref name="referencedBy"/>, for the
-    /// message) says is in use. Refuses numbers outside the filesystem, slots the group says were never
-    /// initialised (INODE_UNINIT, or past bg_itable_unused: their bytes may be garbage), free (all-zero
-    /// or deleted) inodes, a bad checksum, an invalid mode or i_extra_isize.
+    /// The byte offset of inode <paramref name="number"/> in the filesystem (for the editor, which rewrites
+    /// inodes in place). Checks the number, the group's inode table and, with uninit_bg/metadata_csum,
+    /// that the slot was ever initialised.
     /// </summary>
-    public ExtInode ReadInode(uint number, string? referencedBy = null)
+    public long InodeLocation(uint number) => InodeLocation(number, "");
+
+    private long InodeLocation(uint number, string from)
     {
-        var from = referencedBy == null ? "" : $" (referenced by {referencedBy})";
         if (number == 0 || number > Superblock.InodesCount)
         {
             throw Corrupt($"inode {number}{from} is outside the filesystem (inodes 1..{Superblock.InodesCount})");
@@ -346,10 +346,22 @@ public sealed class ExtFileSystem : IDisposable
         {
             throw Corrupt($"group {group}: inode table at block {descriptor.InodeTable} ({_inodeTableBlocks} blocks) is outside the filesystem");
         }
-        var byteInTable = (ulong)index * (ulong)InodeSize;
-        var blockNumber = descriptor.InodeTable + byteInTable / (ulong)BlockSize;
-        var block = Device.ReadMetadataBlock(blockNumber, $"inode table of group {group}");
-        var raw = block.AsSpan((int)(byteInTable % (ulong)BlockSize), InodeSize);
+        return (long)(descriptor.InodeTable * (ulong)BlockSize + (ulong)index * (ulong)InodeSize);
+    }
+
+    /// <summary>
+    /// Reads inode <paramref name="number"/>, which something (<paramref name="referencedBy"/>, for the
+    /// message) says is in use. Refuses numbers outside the filesystem, slots the group says were never
+    /// initialised (INODE_UNINIT, or past bg_itable_unused: their bytes may be garbage), free (all-zero
+    /// or deleted) inodes, a bad checksum, an invalid mode or i_extra_isize.
+    /// </summary>
+    public ExtInode ReadInode(uint number, string? referencedBy = null)
+    {
+        var from = referencedBy == null ? "" : $" (referenced by {referencedBy})";
+        var offset = InodeLocation(number, from);
+        var blockNumber = (ulong)offset / (ulong)BlockSize;
+        var block = Device.ReadMetadataBlock(blockNumber, $"inode table block holding inode {number}");
+        var raw = block.AsSpan((int)((ulong)offset % (ulong)BlockSize), InodeSize);
         if (VerifiesMetadataChecksums)
         {
             VerifyInodeChecksum(number, raw);
