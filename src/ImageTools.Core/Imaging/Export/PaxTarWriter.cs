@@ -37,6 +37,9 @@ public sealed record TarMember
 
     /// <summary>Extended attributes: written as SCHILY.xattr.NAME records with their exact bytes.</summary>
     public IReadOnlyList<(string Name, byte[] Value)> Xattrs { get; init; } = Array.Empty<(string, byte[])>();
+
+    /// <summary>Further pax records, written as given after the xattrs (e.g. SCHILY.acl.access).</summary>
+    public IReadOnlyList<(string Key, byte[] Value)> ExtraRecords { get; init; } = Array.Empty<(string, byte[])>();
 }
 
 /// <summary>
@@ -148,6 +151,7 @@ public sealed class PaxTarWriter : IDisposable
         {
             records.Add(("SCHILY.xattr." + xattrName, value));
         }
+        records.AddRange(member.ExtraRecords);
 
         if (records.Count > 0)
         {

@@ -55,6 +55,7 @@ public sealed class TarExportSink : IExportSink, IDisposable
                 return;
         }
         var xattrs = new List<(string, byte[])>();
+        var acls = new List<(string, byte[])>();
         foreach (var x in entry.Xattrs)
         {
             if (x.Name.Contains('=') || x.Name.Contains('\n'))
@@ -63,6 +64,12 @@ public sealed class TarExportSink : IExportSink, IDisposable
                 continue;
             }
             xattrs.Add((x.Name, x.Value));
+            // GNU tar --acls restores ACLs from these text records (and clears a directory's default ACL
+            // when there is none); ids stay numeric, as the image's users are not this host's.
+            if (x.Name is "system.posix_acl_access" or "system.posix_acl_default" && AclText(x.Value) is { } text)
+            {
+                acls.Add((x.Name.EndsWith("access", StringComparison.Ordinal) ? "SCHILY.acl.access" : "SCHILY.acl.default", text));
+            }
         }
         var member = new TarMember
         {
@@ -84,6 +91,7 @@ public sealed class TarExportSink : IExportSink, IDisposable
             DeviceMajor = entry.DeviceMajor,
             DeviceMinor = entry.DeviceMinor,
             Xattrs = xattrs,
+            ExtraRecords = acls,
         };
         if (entry.Kind == ExportEntryKind.RegularFile && entry.Size > 0)
         {
@@ -97,6 +105,43 @@ public sealed class TarExportSink : IExportSink, IDisposable
     }
 
     public void Complete() => _writer.Finish();
+
+    /// <summary>
+    /// A POSIX ACL in the getxattr form (version 2, {tag, perm, id} entries) as the text GNU tar stores
+    /// in SCHILY.acl.*: one "tag:qualifier:rwx" entry per line ("user::rw-", "user:1000:r--", "mask::rw-").
+    /// Null when the value is malformed (it is still stored as an xattr).
+    /// </summary>
+    internal static byte[]? AclText(byte[] vfs)
+    {
+        if (vfs.Length < 4 || (vfs.Length - 4) % 8 != 0 || System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(vfs) != 2)
+        {
+            return null;
+        }
+        var lines = new List<string>();
+        for (var off = 4; off < vfs.Length; off += 8)
+        {
+            var tag = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(vfs.AsSpan(off));
+            var perm = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(vfs.AsSpan(off + 2));
+            var id = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(vfs.AsSpan(off + 4));
+            var rwx = $"{((perm & 4) != 0 ? 'r' : '-')}{((perm & 2) != 0 ? 'w' : '-')}{((perm & 1) != 0 ? 'x' : '-')}";
+            var line = tag switch
+            {
+                0x01 => $"user::{rwx}",
+                0x02 => $"user:{id}:{rwx}",
+                0x04 => $"group::{rwx}",
+                0x08 => $"group:{id}:{rwx}",
+                0x10 => $"mask::{rwx}",
+                0x20 => $"other::{rwx}",
+                _ => null,
+            };
+            if (line == null)
+            {
+                return null;
+            }
+            lines.Add(line);
+        }
+        return System.Text.Encoding.ASCII.GetBytes(string.Join('\n', lines));
+    }
 
     /// <summary>"./" for the root, "./PATH" (with a trailing '/' for directories) otherwise.</summary>
     private static byte[] MemberName(byte[] relative, bool directory)

@@ -1,4 +1,5 @@
 using ImageTools.Core.Ext.Reader;
+using ImageTools.Core.Imaging;
 using ImageTools.Core.Imaging.Export;
 
 namespace ImageTools.Core.Tests.Ext.Reader;
@@ -65,7 +66,7 @@ internal static class Robustness
     /// stopping at the first damage, then keeping going past it. Runs on its own thread with a time
     /// bound; returns how it went, or throws <see cref="RobustnessViolation"/> if the promise is broken.
     /// </summary>
-    public static Outcome Check(Func<Stream> open, string name, TimeSpan bound, ExtOpenOptions? options = null, Action<Stream, string>? extra = null)
+    public static Outcome Check(Func<Stream> open, string name, TimeSpan bound, ExtOpenOptions? options = null)
     {
         Outcome? outcome = null;
         Exception? broken = null;
@@ -78,11 +79,22 @@ internal static class Robustness
             try
             {
                 using var stream = open();
-                if (extra != null)
+                stage = "inspect";
+                ContentReport report;
+                try
                 {
-                    stage = "inspect";
-                    extra(stream, name);
+                    report = ImageInspector.InspectContent(stream, name);
                 }
+                catch (ImageToolsException e)
+                {
+                    // Inspection describes what it finds, damage included; it has no reason to fail on content.
+                    throw new RobustnessViolation($"{name}: inspect failed instead of describing the damage: {e.Message}", e);
+                }
+                if (report.Formats.Count == 0 && report.Unrecognised == null)
+                {
+                    throw new RobustnessViolation($"{name}: inspect found nothing and did not say the bytes are unrecognised");
+                }
+                _ = ImageReportFormatter.ToText(new ImageReport { Path = name, SizeBytes = stream.Length, Content = report });
                 stage = "open";
                 using (var fs = ExtFileSystem.Open(stream, name, options))
                 {
@@ -103,6 +115,10 @@ internal static class Robustness
                     return;
                 }
                 outcome = new Outcome(name, stage, $"[{e.Kind}] {e.Message}", entries, clock.Elapsed, GC.GetAllocatedBytesForCurrentThread() - allocatedBefore);
+            }
+            catch (RobustnessViolation e)
+            {
+                broken = e;
             }
             catch (Exception e)
             {
