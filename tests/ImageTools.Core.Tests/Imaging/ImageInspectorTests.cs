@@ -38,7 +38,7 @@ public sealed class ImageInspectorTests
     /// <summary>Each fact fsmaker reports, against the line dumpe2fs -h prints for it.</summary>
     internal static void CheckAgainstDumpe2fs(string image, ExtReport ext, long offset = 0)
     {
-        var facts = Dumpe2fs(image, offset);
+        var facts = Dumpe2fs.Header(image, offset);
         ext.Label.Should().Be(facts["Filesystem volume name"] == "<none>" ? "" : facts["Filesystem volume name"]);
         ext.Uuid.Should().Be(facts["Filesystem UUID"]);
         string.Join(' ', ext.Features).Should().Be(facts["Filesystem features"]);
@@ -56,32 +56,11 @@ public sealed class ImageInspectorTests
         }
         else
         {
-            ext.LastMountTime.Should().Be(ParseCTime(facts["Last mount time"]));
+            ext.LastMountTime.Should().Be(Dumpe2fs.ParseTime(facts["Last mount time"]));
         }
-        ext.CreatedTime.Should().Be(ParseCTime(facts["Filesystem created"]));
-        ext.LastWriteTime.Should().Be(ParseCTime(facts["Last write time"]));
+        ext.CreatedTime.Should().Be(Dumpe2fs.ParseTime(facts["Filesystem created"]));
+        ext.LastWriteTime.Should().Be(Dumpe2fs.ParseTime(facts["Last write time"]));
     }
-
-    private static Dictionary<string, string> Dumpe2fs(string image, long offset)
-    {
-        var target = offset == 0 ? image : $"{image}?offset={offset}";
-        var r = ProcessRunner.Run(ExternalTools.Require("dumpe2fs"), new[] { "-h", target }, environment: new Dictionary<string, string?> { ["TZ"] = "UTC" });
-        r.ExitCode.Should().Be(0, r.ToString());
-        var facts = new Dictionary<string, string>();
-        foreach (var line in r.StdOut.Split('\n'))
-        {
-            var colon = line.IndexOf(':');
-            if (colon > 0)
-            {
-                facts.TryAdd(line[..colon].Trim(), line[(colon + 1)..].Trim());
-            }
-        }
-        return facts;
-    }
-
-    // dumpe2fs prints times as ctime(3) does, in the TZ it runs with (UTC here): "Thu Nov 26 00:45:21 2026".
-    private static DateTimeOffset ParseCTime(string text) =>
-        new(DateTime.ParseExact(System.Text.RegularExpressions.Regex.Replace(text, @"\s+", " "), "ddd MMM d HH:mm:ss yyyy", CultureInfo.InvariantCulture), TimeSpan.Zero);
 
     [Fact]
     public void A_partitioned_disk_lists_its_table_as_sfdisk_does_and_what_each_partition_holds()
