@@ -58,4 +58,21 @@ public sealed class GrubBootTests
         result.Outcome.Should().Be(BootOutcome.Marker, result.Diagnostics);
         result.Marker.Should().Be(disk.Marker, result.Diagnostics);
     }
+
+    [Fact]
+    public void A_failure_in_the_guest_is_reported_at_once_with_its_reason()
+    {
+        var fixtures = BootFixtures.Require();
+        ExternalTools.Require(QemuBoot.Emulator);
+        using var work = new TempDirectory();
+        var disk = GrubTestDisk.Build(work, fixtures, new GrubTestDiskOptions { ExtraKernelArguments = "imagetools.marker=/no-such-marker" });
+
+        var result = QemuBoot.Run(disk.Path, new QemuBootOptions { Interface = DiskInterface.Virtio });
+
+        result.Outcome.Should().Be(BootOutcome.Failure, result.Diagnostics);
+        result.FailureLine.Should().StartWith("IMAGETOOLS-FAIL: no /no-such-marker in the root filesystem on /dev/vda1", result.Diagnostics);
+        result.Marker.Should().BeNull();
+        // The initramfs powers the guest off after a failure, so a broken image costs seconds, not the whole bound.
+        result.Elapsed.Should().BeLessThan(new QemuBootOptions().Timeout);
+    }
 }

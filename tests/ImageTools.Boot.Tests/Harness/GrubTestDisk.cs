@@ -22,6 +22,9 @@ public sealed record GrubTestDiskOptions
     public KernelPlacement Kernel { get; init; } = KernelPlacement.BootPartition;
     public string RootFsType { get; init; } = "ext3";
     public GrubModuleSet ModuleSet { get; init; } = GrubModuleSet.All;
+
+    /// <summary>Appended to the kernel command line (after panic=1), e.g. the initramfs's imagetools.* parameters.</summary>
+    public string? ExtraKernelArguments { get; init; }
 }
 
 /// <summary>
@@ -60,7 +63,7 @@ public sealed record GrubTestDisk(string Path, string Marker, ScaffoldDisk Scaff
         var commandLine = KernelCommandLine.Build(new KernelCommandLineOptions
         {
             RootFilesystemUuid = rootUuid.ToString(),
-            Extra = "panic=1",
+            Extra = ("panic=1 " + options.ExtraKernelArguments).Trim(),
         });
         var configOptions = new GrubConfigOptions
         {
