@@ -14,6 +14,9 @@
 # boot/UNAVAILABLE and exits 0: the boot tests then skip with that reason instead of failing the suite.
 set -euo pipefail
 
+# modinfo lives in /usr/sbin, which is not on every user's PATH.
+export PATH="$PATH:/usr/sbin:/sbin"
+
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
 init_script="$repo/tests/fixtures/initramfs/init"
@@ -181,4 +184,12 @@ rm -rf "$boot.old"
 [ -d "$boot" ] && mv "$boot" "$boot.old"
 mv "$out" "$boot"
 rm -rf "$boot.old"
+
+# Older downloads (a previous kernel) are of no further use: keep the cache to what the stamp names.
+for old in "$debs"/*.deb "$trees"/*; do
+    case "$(basename "$old")" in
+        "$(basename "$kernel_deb")" | "$(basename "$busybox_deb")" | "$(basename "$kernel_deb" .deb)" | "$(basename "$busybox_deb" .deb)") ;;
+        *) rm -rf "$old" ;;
+    esac
+done
 log "boot fixtures ready in $boot (kernel $release; modules: ${load_order[*]})"

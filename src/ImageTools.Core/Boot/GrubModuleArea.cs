@@ -122,14 +122,13 @@ public readonly record struct GrubModuleObjectHeader(GrubModuleObjectType Type, 
 
 /// <summary>
 /// Builds the module area that follows the kernel in the core image's payload: info header, then
-/// objects in grub-mkimage's order (ELF modules, memdisk, config, prefix; util/mkimage.c). As there,
-/// each object's data is zero-padded (to 4 bytes, a memdisk to 512) and its size field counts the
-/// padding, so objects follow each other without gaps.
+/// objects in grub-mkimage's order (ELF modules, [public keys, memdisk, device tree: not used by
+/// fsmaker], config, prefix; util/mkimage.c). As there, each object's data is zero-padded to 4 bytes
+/// and its size field counts the padding, so objects follow each other without gaps.
 /// </summary>
 public sealed class GrubModuleAreaBuilder
 {
     private readonly List<(string Name, byte[] Data)> _modules = [];
-    private byte[]? _memdisk;
     private string? _config;
     private string? _prefix;
 
@@ -137,13 +136,6 @@ public sealed class GrubModuleAreaBuilder
     public GrubModuleAreaBuilder AddModule(string name, byte[] elf)
     {
         _modules.Add((name, elf));
-        return this;
-    }
-
-    /// <summary>A memdisk image (padded to a multiple of 512, as grub-mkimage does).</summary>
-    public GrubModuleAreaBuilder SetMemdisk(byte[] image)
-    {
-        _memdisk = image;
         return this;
     }
 
@@ -176,11 +168,6 @@ public sealed class GrubModuleAreaBuilder
         foreach (var (_, data) in _modules)
         {
             objects.Add((GrubModuleObjectType.Elf, data, (int)Align4(data.Length)));
-        }
-        if (_memdisk != null)
-        {
-            int padded = checked((_memdisk.Length + I386PcLayout.SectorSize - 1) / I386PcLayout.SectorSize * I386PcLayout.SectorSize);
-            objects.Add((GrubModuleObjectType.Memdisk, _memdisk, padded));
         }
         if (_config != null)
         {
