@@ -28,6 +28,9 @@ public sealed record QemuBootOptions
     /// unknown filesystem", "grub rescue>") reaches the log too.
     /// </summary>
     public bool MirrorBiosConsole { get; init; } = true;
+
+    /// <summary>More QEMU arguments, e.g. <c>-nic user,model=virtio-net-pci</c> for a guest that needs a network.</summary>
+    public IReadOnlyList<string> ExtraArguments { get; init; } = [];
 }
 
 /// <summary>What a boot printed and how it ended.</summary>
@@ -78,6 +81,7 @@ public static class QemuBoot
             File.WriteAllBytes(port, [0xF8, 0x03]);
             args.AddRange(["-fw_cfg", $"name=etc/sercon-port,file={EscapeOption(port)}"]);
         }
+        args.AddRange(options.ExtraArguments);
 
         var psi = new ProcessStartInfo
         {
