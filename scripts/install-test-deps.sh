@@ -9,6 +9,7 @@ packages=(
   util-linux       # losetup (block-device tests), blkid
   genext2fs        # benchmark peer
   bmap-tools       # bmaptool: bmap interoperability
+  dosfstools       # mkfs.fat: FAT boot sectors must not be taken for partition tables
   qemu-utils       # qemu-img: benchmark peer
   qemu-system-x86  # boot tests
   grub-pc-bin      # GRUB i386-pc platform files that fsmaker assembles

@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace ImageTools.FsMaker;
+
+/// <summary>The subcommands fsmaker offers; each lives in Commands/ and adds one line here.</summary>
+internal static class CommandRegistry
+{
+    public static IEnumerable<Command> Subcommands()
+    {
+        yield break;
+    }
+}
