@@ -90,7 +90,6 @@ public sealed class GrubMkimageComparisonTests
     {
         var grub = GrubTestDisk.RequireGrub();
         using var work = new TempDirectory();
-        var sfdisk = ExternalTools.Require("sfdisk");
         const string prefix = "(,msdos2)/boot/grub";
 
         // One partitioned disk whose BPB area holds bytes of its own (both installers must keep them).
@@ -100,8 +99,7 @@ public sealed class GrubMkimageComparisonTests
             f.SetLength(8 << 20);
         }
         var table = "label: dos\nlabel-id: 0x1badcafe\nunit: sectors\n\nstart=2048, size=4096, type=83\nstart=6144, size=4096, type=83, bootable\n";
-        ProcessRunner.Run(sfdisk, ["--quiet", "--no-reread", "--no-tell-kernel", template], new MemoryStream(System.Text.Encoding.ASCII.GetBytes(table)))
-            .ExitCode.Should().Be(0);
+        Sfdisk.Apply(template, table);
         using (var f = new FileStream(template, FileMode.Open, FileAccess.ReadWrite))
         {
             f.Position = GrubBootSector.BiosParameterBlockStart;
@@ -117,7 +115,7 @@ public sealed class GrubMkimageComparisonTests
         var core = GrubCoreImageBuilder.Build(grub, new GrubCoreImageOptions { Prefix = prefix });
         using (var disk = new FileStream(ours, FileMode.Open, FileAccess.ReadWrite))
         {
-            GrubDiskInstaller.Install(disk, grub.BootImage, core, firstPartitionStartLba: 2048);
+            GrubDiskInstaller.Install(disk, grub.BootImage, core).FirstPartitionStartLba.Should().Be(2048);
         }
 
         var theirSectors = ReadSectors(theirs, 0, 2);

@@ -122,7 +122,11 @@ public sealed record GrubTestDisk(string Path, string Marker, ScaffoldDisk Scaff
         });
         using (var stream = new FileStream(disk.Path, FileMode.Open, FileAccess.ReadWrite))
         {
-            GrubDiskInstaller.Install(stream, grub.BootImage, core, disk.FirstPartitionStartLba);
+            var installed = GrubDiskInstaller.Install(stream, grub.BootImage, core, disk.Path);
+            if (installed.FirstPartitionStartLba != disk.FirstPartitionStartLba)
+            {
+                throw new InvalidOperationException($"the installer saw the first partition at LBA {installed.FirstPartitionStartLba}, sfdisk put it at {disk.FirstPartitionStartLba}");
+            }
         }
         return new GrubTestDisk(disk.Path, marker, disk, core, config);
     }

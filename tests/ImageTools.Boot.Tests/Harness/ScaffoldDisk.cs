@@ -50,7 +50,7 @@ public sealed record ScaffoldDisk(string Path, long BootStartLba, long BootSecto
             // sfdisk takes the partition number from the end of "<name>N" lines.
             throw new ArgumentException("the disk image's name must not end with a digit", nameof(path));
         }
-        var sfdisk = ExternalTools.Require("sfdisk");
+        ExternalTools.Require("sfdisk");
         var mke2fs = ExternalTools.Require("mke2fs");
         ExternalTools.Require("dd");
 
@@ -78,11 +78,7 @@ public sealed record ScaffoldDisk(string Path, long BootStartLba, long BootSecto
                 "unit: sectors\n\n" +
                 $"{System.IO.Path.GetFileName(path)}{spec.RootPartitionNumber} : start={rootStart}, size={rootSectors}, type=83\n" +
                 $"{System.IO.Path.GetFileName(path)}{spec.BootPartitionNumber} : start={bootStart}, size={bootSectors}, type=83, bootable\n";
-            var r = ProcessRunner.Run(sfdisk, ["--quiet", "--no-reread", "--no-tell-kernel", path], new MemoryStream(System.Text.Encoding.ASCII.GetBytes(table)));
-            if (r.ExitCode != 0)
-            {
-                throw new InvalidOperationException($"sfdisk failed: {r}");
-            }
+            Sfdisk.Apply(path, table);
             CopyInto(bootImage, path, bootStart);
             CopyInto(rootImage, path, rootStart);
         }

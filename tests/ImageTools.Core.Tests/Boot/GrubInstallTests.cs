@@ -40,18 +40,18 @@ public sealed class GrubInstallTests
     public void Installing_on_a_sfdisk_disk_keeps_the_table_that_sfdisk_reads_back()
     {
         var grub = GrubFiles.Open();
-        var sfdisk = ExternalTools.Require("sfdisk");
         using var work = new TempDirectory();
-        var disk = MakeDisk(work, sfdisk, "start=2048, size=4096, type=83, bootable\nstart=6144, size=2048, type=83\n");
-        var before = Dump(sfdisk, disk);
+        // Partition 1 last on the disk, partition 2 first: the gap ends at the lowest start, not at slot 1's.
+        var disk = MakeDisk(work, "disk.img1 : start=6144, size=2048, type=83\ndisk.img2 : start=2048, size=4096, type=83, bootable\n");
+        var before = Sfdisk.Dump(disk);
         var core = GrubCoreImageBuilder.Build(grub, new GrubCoreImageOptions { Prefix = GrubPrefix.ForMsdosPartition(1) });
 
         using (var stream = new FileStream(disk, FileMode.Open, FileAccess.ReadWrite))
         {
-            GrubDiskInstaller.Install(stream, grub.BootImage, core, firstPartitionStartLba: 2048);
+            GrubDiskInstaller.Install(stream, grub.BootImage, core).Should().Be(new GrubInstallation(1, core.SectorCount, 2048));
         }
 
-        Dump(sfdisk, disk).Should().Be(before);
+        Sfdisk.Dump(disk).Should().Be(before);
         var bytes = File.ReadAllBytes(disk);
         bytes.AsSpan(512, core.Bytes.Length).ToArray().Should().Equal(core.Bytes);
         bytes.AsSpan(512 + core.Bytes.Length, core.SectorCount * 512 - core.Bytes.Length).ToArray().Should().OnlyContain(b => b == 0);
@@ -62,15 +62,14 @@ public sealed class GrubInstallTests
     public void A_core_image_that_does_not_fit_before_the_first_partition_is_refused_with_the_numbers()
     {
         var grub = GrubFiles.Open();
-        var sfdisk = ExternalTools.Require("sfdisk");
         using var work = new TempDirectory();
-        var disk = MakeDisk(work, sfdisk, "start=34, size=4096, type=83\n");
+        var disk = MakeDisk(work, "disk.img1 : start=40000, size=4096, type=83\ndisk.img3 : start=34, size=4096, type=83\n");
         var core = GrubCoreImageBuilder.Build(grub, new GrubCoreImageOptions { Prefix = GrubPrefix.ForMsdosPartition(1) });
         var before = File.ReadAllBytes(disk);
 
         using (var stream = new FileStream(disk, FileMode.Open, FileAccess.ReadWrite))
         {
-            var act = () => GrubDiskInstaller.Install(stream, grub.BootImage, core, firstPartitionStartLba: 34);
+            var act = () => GrubDiskInstaller.Install(stream, grub.BootImage, core, "disk.img");
             act.Should().Throw<ImageToolsException>()
                 .Where(e => e.Kind == ErrorKind.DoesNotFit)
                 .WithMessage($"*LBA 1..{core.SectorCount}*first partition starts at LBA 34*");
@@ -85,9 +84,28 @@ public sealed class GrubInstallTests
         var core = GrubCoreImageBuilder.Build(grub, new GrubCoreImageOptions { Prefix = GrubPrefix.ForMsdosPartition(1) });
         using var stream = new MemoryStream(new byte[4 << 20]);
 
-        var act = () => GrubDiskInstaller.Install(stream, grub.BootImage, core, firstPartitionStartLba: null);
+        var act = () => GrubDiskInstaller.Install(stream, grub.BootImage, core);
 
-        act.Should().Throw<ImageToolsException>().Where(e => e.Kind == ErrorKind.InvalidPartitionTable).WithMessage("*55 AA*");
+        act.Should().Throw<ImageToolsException>().Where(e => e.Kind == ErrorKind.InvalidPartitionTable).WithMessage("*0x55AA*");
+    }
+
+    [Fact]
+    public void A_gpt_disk_is_refused()
+    {
+        var grub = GrubFiles.Open();
+        using var work = new TempDirectory();
+        var disk = work.File("gpt.img");
+        using (var f = File.Create(disk))
+        {
+            f.SetLength(8 << 20);
+        }
+        Sfdisk.Apply(disk, "label: gpt\nstart=2048, size=4096, type=L\n");
+        var core = GrubCoreImageBuilder.Build(grub, new GrubCoreImageOptions { Prefix = GrubPrefix.ForMsdosPartition(1) });
+        using var stream = new FileStream(disk, FileMode.Open, FileAccess.ReadWrite);
+
+        var act = () => GrubDiskInstaller.Install(stream, grub.BootImage, core, "gpt.img");
+
+        act.Should().Throw<ImageToolsException>().Where(e => e.Kind == ErrorKind.UnsupportedFeature).WithMessage("gpt.img has a GPT*");
     }
 
     private static byte[] PatchedCode(GrubPlatformDirectory grub)
@@ -100,23 +118,14 @@ public sealed class GrubInstallTests
         return code;
     }
 
-    private static string MakeDisk(TempDirectory work, string sfdisk, string partitions)
+    private static string MakeDisk(TempDirectory work, string partitions)
     {
         var disk = work.File("disk.img");
         using (var f = File.Create(disk))
         {
-            f.SetLength(8 << 20);
+            f.SetLength(32 << 20);
         }
-        var script = "label: dos\nlabel-id: 0x0badf00d\nunit: sectors\n\n" + partitions;
-        var r = ProcessRunner.Run(sfdisk, ["--quiet", "--no-reread", "--no-tell-kernel", disk], new MemoryStream(System.Text.Encoding.ASCII.GetBytes(script)));
-        r.ExitCode.Should().Be(0, r.ToString());
+        Sfdisk.Apply(disk, "label: dos\nlabel-id: 0x0badf00d\nunit: sectors\n\n" + partitions);
         return disk;
-    }
-
-    private static string Dump(string sfdisk, string disk)
-    {
-        var r = ProcessRunner.Run(sfdisk, "--dump", disk);
-        r.ExitCode.Should().Be(0, r.ToString());
-        return r.StdOut;
     }
 }
