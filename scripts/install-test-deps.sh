@@ -19,6 +19,8 @@ packages=(
   cpio kmod        # building the initramfs, reading module dependencies
   zstd xz-utils bzip2 gzip  # compressed inputs
   attr acl         # setfattr/getfattr/setfacl: xattr round trips
+  xorriso          # ISO 9660 / El Torito images that fsmaker inspect must recognise
+  squashfs-tools   # mksquashfs: a format inspect names but does not read
   clang zlib1g-dev # Native AOT publishing
   time             # /usr/bin/time -v: peak RSS in benchmarks
 )

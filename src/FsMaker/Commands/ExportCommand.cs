@@ -53,12 +53,15 @@ internal static class ExportCommand
             {
                 var skipped = summary.Problems.Count > 0 ? $"; {summary.Problems.Count} damaged entries skipped" : "";
                 Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"fsmaker: exported {opened.Description} to {dest}: {summary.Files} files ({ImageReportFormatter.Size(summary.ContentBytes)}), {summary.Directories} directories, {summary.SymbolicLinks} symlinks, {summary.HardLinks} hard links, {summary.SpecialFiles} special files{skipped}"));
+                    $"fsmaker: exported {opened.Description} to {dest}: {Count(summary.Files, "file")} ({ImageReportFormatter.Size(summary.ContentBytes)}), {Count(summary.Directories, "directory", "directories")}, {Count(summary.SymbolicLinks, "symlink")}, {Count(summary.HardLinks, "hard link")}, {Count(summary.SpecialFiles, "special file")}{skipped}"));
             }
             return summary.Problems.Count == 0 ? ExitCodes.Success : ExitCodes.CorruptInput;
         })));
         return command;
     }
+
+    private static string Count(long n, string one, string? many = null) =>
+        n.ToString(CultureInfo.InvariantCulture) + " " + (n == 1 ? one : many ?? one + "s");
 
     private static bool IsArchive(string destination) =>
         destination == "-" || destination.EndsWith(".tar", StringComparison.OrdinalIgnoreCase) || destination.EndsWith(".tar.gz", StringComparison.OrdinalIgnoreCase)
