@@ -320,6 +320,39 @@ public sealed class ExtReaderTests
     }
 
     [Fact]
+    public void An_xattr_value_kept_in_an_ea_inode_is_read()
+    {
+        using var temp = new TempDirectory();
+        var tree = temp.File("tree");
+        Directory.CreateDirectory(tree);
+        File.WriteAllText(Path.Combine(tree, "f"), "x");
+        var value = string.Concat(Enumerable.Range(0, 300).Select(i => $"{i:D9}|"));
+        ProcessRunner.Run(ExternalTools.Require("setfattr"), "-n", "user.big", "-v", value, Path.Combine(tree, "f")).ExitCode.Should().Be(0);
+        // 3000 bytes do not fit a 1 KiB xattr block: with ea_inode, mke2fs puts the value in an inode of its own.
+        var image = ExtImages.Make(temp.File("ea.img"), "ext4", 1024, tree, "8M", "-O", "ea_inode");
+        using var fs = Open(image);
+        var inode = fs.Resolve("/f");
+        var valueInodes = Enumerable.Range(12, 8).Select(n => TryRead(fs, (uint)n)).Where(i => i != null && i.Flags.HasFlag(InodeFlags.EaInode)).ToList();
+        valueInodes.Should().ContainSingle("the value lives in an EA_INODE_FL inode");
+        var big = fs.ReadXattrs(inode).Single(x => x.Name == "user.big");
+        System.Text.Encoding.ASCII.GetString(big.Value).Should().Be(value);
+        ExtImages.Debugfs(image, $"ea_get -f {temp.File("value")} /f user.big");
+        File.ReadAllBytes(temp.File("value")).Should().Equal(big.Value);
+    }
+
+    private static ExtInode? TryRead(ExtFileSystem fs, uint number)
+    {
+        try
+        {
+            return fs.ReadInode(number);
+        }
+        catch (ImageToolsException)
+        {
+            return null;
+        }
+    }
+
+    [Fact]
     public void Device_numbers_decode_both_encodings()
     {
         using var fs = Open(SampleExtImages.Image("ext2-1k"));
