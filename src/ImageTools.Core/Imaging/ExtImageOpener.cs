@@ -67,7 +67,7 @@ public static partial class ExtImageOpener
         var owned = new List<IDisposable>();
         try
         {
-            Stream stream = OpenFile(path);
+            Stream stream = ImageFile.OpenRead(path);
             owned.Add(stream);
             var name = path;
             var head = new byte[Math.Min(KnownSignatures.ProbeLength, stream.Length)];
@@ -140,19 +140,6 @@ public static partial class ExtImageOpener
     {
         var fs = ExtFileSystem.Open(stream, name, options, leaveOpen: true);
         return new OpenedExtImage(fs, name, owned);
-    }
-
-    private static FileStream OpenFile(string path)
-    {
-        try
-        {
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            var kind = e is FileNotFoundException or DirectoryNotFoundException ? ErrorKind.NotFound : ErrorKind.SourceUnreadable;
-            throw new ImageToolsException(kind, $"{path}: cannot open it: {e.Message}", e) { Path = path };
-        }
     }
 
     private static PartitionTable ReadTable(Stream stream, string name, byte[] head)

@@ -22,16 +22,7 @@ public static class ImageInspector
     /// <summary>Inspects the file (or block device) at <paramref name="path"/>.</summary>
     public static ImageReport Inspect(string path, CancellationToken cancellationToken = default)
     {
-        FileStream file;
-        try
-        {
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1 << 16);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            var kind = e is FileNotFoundException or DirectoryNotFoundException ? ErrorKind.NotFound : ErrorKind.SourceUnreadable;
-            throw new ImageToolsException(kind, $"{path}: cannot open it: {e.Message}", e) { Path = path };
-        }
+        var file = ImageFile.OpenRead(path);
         using (file)
         {
             var head = ReadHead(file, 64);

@@ -113,6 +113,32 @@ public sealed class ReadCommandsTests(SampleDisk sample) : IClassFixture<SampleD
     }
 
     [Fact]
+    public void A_block_device_is_inspected_and_read_at_its_real_size()
+    {
+        ExternalTools.RequireRoot("attaching a loop device");
+        var losetup = ExternalTools.Require("losetup");
+        var attach = ProcessRunner.Run(losetup, "-r", "-f", "--show", sample.Disk);
+        if (attach.ExitCode != 0)
+        {
+            Assert.Skip($"no loop device available here: {attach.StdErr.Trim()}");
+        }
+        var device = attach.StdOut.Trim();
+        try
+        {
+            var r = Cli.FsMaker("inspect", device);
+            r.ExitCode.Should().Be(0, r.ToString());
+            r.StdOut.Should().StartWith($"{device}: 32.0 MiB").And.Contain("MBR partition table").And.Contain("ext4 filesystem");
+            var x = Cli.FsMaker("extract", device + ":1", "/etc/hostname", "-o", "-");
+            x.ExitCode.Should().Be(0, x.ToString());
+            x.StdOut.Should().Be("sample\n");
+        }
+        finally
+        {
+            ProcessRunner.Run(losetup, "-d", device);
+        }
+    }
+
+    [Fact]
     public void Extract_copies_files_and_trees_out_of_a_partition()
     {
         using var temp = new TempDirectory();
