@@ -90,7 +90,7 @@ internal static class ExportCommand
             File.Move(partial, destination, overwrite: true);
             return summary;
         }
-        catch (IOException e) when (!File.Exists(partial) || e is not FileNotFoundException)
+        catch (IOException e)
         {
             TryDelete(partial);
             throw new ImageToolsException(ErrorKind.DestinationUnwritable, $"{destination}: {e.Message}", e) { Path = destination };

@@ -160,7 +160,7 @@ public sealed class ExtBlockDevice : IDisposable
         WriteBytes((long)block * BlockSize, data);
     }
 
-    /// <summary>Writes bytes at an absolute offset (the superblock is not block aligned on 1 KiB-block... and larger filesystems).</summary>
+    /// <summary>Writes bytes at an absolute offset (the superblock, at byte 1024, is not a whole block on 2K+ block sizes) and drops cached copies.</summary>
     public void WriteBytes(long offset, ReadOnlySpan<byte> data)
     {
         if (!CanWrite)

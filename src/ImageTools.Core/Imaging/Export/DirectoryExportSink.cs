@@ -230,7 +230,17 @@ public sealed class DirectoryExportSink : IExportSink
     {
         Exclusive(path);
         var existing = Target(Encoding.UTF8.GetString(entry.HardLinkTarget!));
-        _platform.CreateHardLink(existing, path);
+        try
+        {
+            _platform.CreateHardLink(existing, path);
+        }
+        catch (PlatformCallFailedException e) when (e.Kind == ErrorKind.UnsupportedFeature && File.Exists(existing)
+                                                    && entry.HardLinkTargetKind == ExportEntryKind.RegularFile)
+        {
+            // Where hard links cannot be made, the content is still restored: as a copy.
+            File.Copy(existing, path);
+            Notice($"{entry.Path}: restored as a copy of {entry.HardLinkTargetText} ({e.Message})");
+        }
     }
 
     // Owner first (chown clears setuid/setgid and capabilities), then mode, xattrs, and times last.

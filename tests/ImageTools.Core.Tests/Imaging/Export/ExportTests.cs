@@ -120,6 +120,28 @@ public sealed class ExportTests
     }
 
     [Fact]
+    public void Without_the_linux_calls_the_content_modes_and_times_are_still_restored()
+    {
+        using var temp = new TempDirectory();
+        using var fs = Open(SampleExtImages.Image("ext4-4k"));
+        var destination = temp.File("portable");
+        var notices = new List<string>();
+        var sink = new DirectoryExportSink(destination, new DirectoryExportOptions { Platform = new Platform.PortableFileMetadataWriter(), OnNotice = notices.Add });
+        ExtExporter.Export(fs, sink).Problems.Should().BeEmpty();
+        notices.Should().Contain(n => n.StartsWith("dev-big: device 300:70000 left out", StringComparison.Ordinal));
+        notices.Should().Contain(n => n.StartsWith("fifo: left out", StringComparison.Ordinal));
+        notices.Should().Contain(n => n.StartsWith("f5000: restored as a copy of etc/another-hardlink", StringComparison.Ordinal));
+        notices.Should().Contain(n => n.Contains("xattr 'user.comment' not restored", StringComparison.Ordinal));
+        FileFacts.Sha256(Path.Combine(destination, "f5000")).Should().Be(FileFacts.Sha256(Path.Combine(SampleExtImages.Tree, "f5000")));
+        if (!OperatingSystem.IsWindows())
+        {
+            File.GetUnixFileMode(Path.Combine(destination, "setuid")).Should().Be((UnixFileMode)0x9ED);
+        }
+        var small = fs.Resolve("/small.txt");
+        new DateTimeOffset(File.GetLastWriteTimeUtc(Path.Combine(destination, "small.txt"))).Should().Be(small.ModificationTime.ToDateTimeOffset());
+    }
+
+    [Fact]
     public void Binary_xattr_values_are_written_byte_for_byte()
     {
         // ACL_UNDEFINED_ID (0xFFFFFFFF) is not valid UTF-8: a string-based writer would mangle it.
