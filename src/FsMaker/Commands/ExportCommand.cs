@@ -32,23 +32,36 @@ internal static class ExportCommand
         {
             using var opened = ExtImageOpener.Open(parse.GetValue(image)!, ImageReadingSupport.OpenOptions(parse, staleJournal, noChecksums), cancellation);
             var dest = parse.GetValue(destination)!;
+            // A live count on a terminal (cleared before any other message), nothing when stderr is redirected.
+            var progress = parse.GetValue(quiet) || Console.IsErrorRedirected ? null : new TerminalProgress();
             var options = new ExtExportOptions
             {
                 SourcePath = parse.GetValue(path)!,
                 KeepGoing = parse.GetValue(keepGoing),
-                OnProblem = ImageReadingSupport.Problem,
+                OnProblem = p =>
+                {
+                    progress?.Clear();
+                    ImageReadingSupport.Problem(p);
+                },
+                Progress = progress,
                 CancellationToken = cancellation,
             };
+            void Notice(string message)
+            {
+                progress?.Clear();
+                ImageReadingSupport.Note(message);
+            }
             ExtExportSummary summary;
             if (IsArchive(dest))
             {
-                summary = ExportToArchive(opened.FileSystem, dest, options);
+                summary = ExportToArchive(opened.FileSystem, dest, options, Notice);
             }
             else
             {
-                var sink = new DirectoryExportSink(dest, new DirectoryExportOptions { OnNotice = ImageReadingSupport.Note });
+                var sink = new DirectoryExportSink(dest, new DirectoryExportOptions { OnNotice = Notice });
                 summary = ExtExporter.Export(opened.FileSystem, sink, options);
             }
+            progress?.Clear();
             if (!parse.GetValue(quiet))
             {
                 var skipped = summary.Problems.Count > 0 ? $"; {summary.Problems.Count} damaged entries skipped" : "";
@@ -67,12 +80,12 @@ internal static class ExportCommand
         destination == "-" || destination.EndsWith(".tar", StringComparison.OrdinalIgnoreCase) || destination.EndsWith(".tar.gz", StringComparison.OrdinalIgnoreCase)
         || destination.EndsWith(".tgz", StringComparison.OrdinalIgnoreCase) || destination.EndsWith(".tar.zst", StringComparison.OrdinalIgnoreCase);
 
-    private static ExtExportSummary ExportToArchive(ExtFileSystem fs, string destination, ExtExportOptions options)
+    private static ExtExportSummary ExportToArchive(ExtFileSystem fs, string destination, ExtExportOptions options, Action<string> notice)
     {
         if (destination == "-")
         {
             using var stdout = Console.OpenStandardOutput();
-            using var sink = new TarExportSink(new BufferedStream(stdout, 1 << 16), ImageReadingSupport.Note);
+            using var sink = new TarExportSink(new BufferedStream(stdout, 1 << 16), notice);
             return ExtExporter.Export(fs, sink, options);
         }
         // Written next to the destination and renamed into place when complete, so a failed export
@@ -83,7 +96,7 @@ internal static class ExportCommand
             ExtExportSummary summary;
             using (var file = new FileStream(partial, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             using (var compressed = Compress(file, destination))
-            using (var sink = new TarExportSink(compressed, ImageReadingSupport.Note, leaveOpen: true))
+            using (var sink = new TarExportSink(compressed, notice, leaveOpen: true))
             {
                 summary = ExtExporter.Export(fs, sink, options);
             }
@@ -123,6 +136,34 @@ internal static class ExportCommand
         }
         catch (IOException)
         {
+        }
+    }
+
+    /// <summary>"exporting: N entries, SIZE" on one terminal line, at most ten times a second.</summary>
+    private sealed class TerminalProgress : IProgress<ExtExportProgress>
+    {
+        private long _lastTicks;
+        private bool _shown;
+
+        public void Report(ExtExportProgress value)
+        {
+            var now = Environment.TickCount64;
+            if (now - _lastTicks < 100)
+            {
+                return;
+            }
+            _lastTicks = now;
+            _shown = true;
+            Console.Error.Write(string.Create(CultureInfo.InvariantCulture, $"\rfsmaker: exporting: {value.Entries} entries, {ImageReportFormatter.Size(value.ContentBytes)}\u001b[K"));
+        }
+
+        public void Clear()
+        {
+            if (_shown)
+            {
+                Console.Error.Write("\r\u001b[K");
+                _shown = false;
+            }
         }
     }
 
