@@ -62,6 +62,10 @@ internal static class ExportCommand
                 summary = ExtExporter.Export(opened.FileSystem, sink, options);
             }
             progress?.Clear();
+            foreach (var warning in opened.FileSystem.Warnings)
+            {
+                ImageReadingSupport.Warn($"{opened.Description}: {warning}");
+            }
             if (!parse.GetValue(quiet))
             {
                 var skipped = summary.Problems.Count > 0 ? $"; {summary.Problems.Count} damaged entries skipped" : "";

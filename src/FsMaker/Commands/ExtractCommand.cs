@@ -53,6 +53,10 @@ internal static class ExtractCommand
                 });
                 problems += summary.Problems.Count;
             }
+            foreach (var warning in opened.FileSystem.Warnings)
+            {
+                ImageReadingSupport.Warn($"{opened.Description}: {warning}");
+            }
             return problems == 0 ? ExitCodes.Success : ExitCodes.CorruptInput;
         })));
         return command;

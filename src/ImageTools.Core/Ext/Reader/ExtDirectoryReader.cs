@@ -132,7 +132,9 @@ internal static class ExtDirectoryReader
         var computedDx = DxNodeChecksum.Compute(fs.ChecksumSeed, directory.Number, directory.Record.Generation, block, countOffset);
         if (storedDx != computedDx)
         {
-            throw fs.ChecksumMismatch($"{where}: htree node checksum 0x{storedDx:X8} does not match the computed 0x{computedDx:X8}");
+            // The index only speeds up lookups; this reader takes the names from the leaf blocks, so a damaged
+            // index changes nothing it returns: a warning, not a refusal (e2fsck -p rebuilds the index).
+            fs.AddWarning($"{where}: htree index node checksum 0x{storedDx:X8} does not match the computed 0x{computedDx:X8}; the index is not used, the names are read from the leaf blocks");
         }
         return block.Length;
     }

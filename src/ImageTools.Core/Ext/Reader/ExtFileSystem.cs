@@ -76,12 +76,22 @@ public sealed class ExtFileSystem : IDisposable
     public bool VerifiesMetadataChecksums { get; }
 
     /// <summary>
-    /// What was found wrong but did not stop reading (a group descriptor whose checksum fails, which the
-    /// kernel also tolerates read-only). In the order met.
+    /// What was found wrong but did not stop reading: a group descriptor whose checksum fails (the kernel
+    /// also mounts read-only then), an htree index node whose checksum fails (the reader does not use the
+    /// index). In the order met; the structures the reader does use are verified strictly.
     /// </summary>
     public IReadOnlyList<string> Warnings => _warnings;
 
     private readonly List<string> _warnings = new();
+
+    /// <summary>Records something wrong that does not stop reading (at most 100 kept: a badly damaged filesystem could repeat one forever).</summary>
+    internal void AddWarning(string warning)
+    {
+        if (_warnings.Count < 100 && !_warnings.Contains(warning))
+        {
+            _warnings.Add(warning);
+        }
+    }
 
     /// <summary>The seed every metadata_csum checksum starts from.</summary>
     internal uint ChecksumSeed { get; }
@@ -302,7 +312,7 @@ public sealed class ExtFileSystem : IDisposable
             {
                 // The kernel still mounts read-only when descriptor checksums fail (ext4_check_descriptors);
                 // so does this reader, with a warning: the fields it uses are range-checked anyway.
-                _warnings.Add($"group {group} descriptor checksum 0x{descriptor.Checksum:X4} does not match the computed 0x{computed:X4} ({(Superblock.HasMetadataChecksums ? "metadata_csum" : "uninit_bg")}): the descriptor may be damaged");
+                AddWarning($"group {group} descriptor checksum 0x{descriptor.Checksum:X4} does not match the computed 0x{computed:X4} ({(Superblock.HasMetadataChecksums ? "metadata_csum" : "uninit_bg")}): the descriptor may be damaged");
             }
         }
         _groups[group] = descriptor;

@@ -292,6 +292,34 @@ public sealed class ExtReaderTests
     }
 
     [Fact]
+    public void A_damaged_htree_index_is_a_warning_since_names_come_from_the_leaves()
+    {
+        using var temp = new TempDirectory();
+        var image = Copy("ext4-4k-htree", temp);
+        ulong root;
+        using (var fs = Open(image))
+        {
+            var many = fs.Resolve("/many");
+            many.Flags.Should().HaveFlag(InodeFlags.Index);
+            root = fs.EnumerateRuns(many).First(r => r.Kind == BlockRunKind.Data).Physical;
+        }
+        using (var f = new FileStream(image, FileMode.Open, FileAccess.ReadWrite))
+        {
+            // Byte 44 of the root block: the hash of the second dx_entry (after '.', '..', dx_root_info, count/limit, block 0).
+            f.Position = (long)root * 4096 + 44;
+            var b = f.ReadByte();
+            f.Position--;
+            f.WriteByte((byte)(b ^ 0x10));
+        }
+        ProcessRunner.Run(ExternalTools.Require("e2fsck"), "-fn", image).StdOut.Should().Contain("fails checksum", "e2fsck sees the damage too");
+        using (var fs = Open(image))
+        {
+            fs.ListDirectory(fs.Resolve("/many")).Should().HaveCount(400);
+            fs.Warnings.Should().ContainSingle().Which.Should().Contain("htree index node checksum");
+        }
+    }
+
+    [Fact]
     public void A_non_seekable_input_is_refused_clearly()
     {
         using var pipe = new NonSeekableStream(new MemoryStream(new byte[4096]));
