@@ -334,7 +334,13 @@ public static class ImageInspector
         }
         try
         {
-            using var fs = ExtFileSystem.Open(device);
+            // An image copied from a running VM usually needs journal recovery; its /boot is almost never in
+            // the journal, so the kernels are listed from the on-disk state, with a warning saying so.
+            using var fs = ExtFileSystem.Open(device, new ExtOpenOptions { AllowStaleJournal = true });
+            if (fs.IsStaleRead)
+            {
+                ext.Warnings.Add("the journal needs recovery (not cleanly unmounted); the files listed were read from the on-disk state without replaying it");
+            }
             var (kernels, initrds) = KernelFinder.Find(fs);
             ext.Kernels.AddRange(kernels);
             ext.Initrds.AddRange(initrds);

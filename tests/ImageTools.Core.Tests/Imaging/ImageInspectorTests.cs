@@ -240,6 +240,21 @@ public sealed class ImageInspectorTests
     }
 
     [Fact]
+    public void A_filesystem_whose_journal_needs_recovery_still_has_its_kernels_listed()
+    {
+        using var temp = new TempDirectory();
+        var image = temp.File("dirty.img");
+        File.Copy(SampleExtImages.Image("ext4-1k"), image);
+        ExtImages.Debugfs(image, "feature needs_recovery", write: true);
+        Dumpe2fs.Header(image)["Filesystem features"].Should().Contain("needs_recovery");
+        var ext = ImageInspector.Inspect(image, TestContext.Current.CancellationToken).Content.Ext!;
+        ext.NeedsRecovery.Should().BeTrue();
+        ext.FilesUnreadable.Should().BeNull();
+        ext.Kernels.Should().HaveCount(2);
+        ext.Warnings.Should().ContainSingle().Which.Should().Contain("journal needs recovery");
+    }
+
+    [Fact]
     public void The_json_report_is_valid_json_with_the_same_facts()
     {
         var image = SampleExtImages.Image("ext3-4k");
