@@ -322,6 +322,13 @@ public static class ImageInspector
         };
         report.Formats.Add(ext.Type);
         report.Ext = ext;
+        foreach (var (what, value) in new[] { ("creation", sb.MkfsTime), ("last mount", sb.MountTime), ("last write", sb.WriteTime) })
+        {
+            if (value > DateTimeOffset.MaxValue.ToUnixTimeSeconds())
+            {
+                ext.Warnings.Add($"the {what} time ({value} s after 1970) is past the year 9999: the superblock's time fields are damaged");
+            }
+        }
         if (kind == ExtKind.JournalDevice)
         {
             ext.FilesUnreadable = "an external journal device holds no files";
@@ -352,7 +359,10 @@ public static class ImageInspector
         }
     }
 
-    private static DateTimeOffset? Time(long seconds) => seconds == 0 ? null : DateTimeOffset.FromUnixTimeSeconds(seconds);
+    // 0 means "never"; the superblock's high time bytes can reach the year 36812, past what a
+    // DateTimeOffset holds (9999): such a value is damage and is reported as unknown.
+    private static DateTimeOffset? Time(long seconds) =>
+        seconds == 0 || seconds > DateTimeOffset.MaxValue.ToUnixTimeSeconds() ? null : DateTimeOffset.FromUnixTimeSeconds(seconds);
 
     private static string DecodeNul(byte[] bytes)
     {
