@@ -7,6 +7,6 @@ internal static class CommandRegistry
 {
     public static IEnumerable<Command> Subcommands()
     {
-        yield break;
+        yield return Commands.MkfsCommand.Create();
     }
 }

@@ -30,7 +30,7 @@ public readonly record struct DataRange(long Offset, long Length)
 
 /// <summary>
 /// One file, directory, link or node to put into a filesystem: the common currency of the three
-/// producers (<see cref="DirectoryTreeSource"/>, <c>TarArchiveSource</c>, and entries built in
+/// producers (<see cref="DirectoryTreeSource"/>, <see cref="TarArchiveSource"/>, and entries built in
 /// code). Paths are relative, '/'-separated, without "." or ".." components; "" is the root.
 /// </summary>
 public sealed class FileEntry
