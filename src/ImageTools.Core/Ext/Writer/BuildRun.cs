@@ -156,11 +156,9 @@ internal sealed class BuildRun
             }
         }
 
-        if (_g.ReservedGdtBlocks > 0)
-        {
-            // mke2fs allocates the resize inode's DIND block first, right after group 0's inode table.
-            _resizeDind = _blocks.AllocateOne();
-        }
+        // resize_inode is one of mke2fs' base features, kept even when no GDT block is reserved (small
+        // 4K filesystems): its DIND block is allocated first, right after group 0's inode table.
+        _resizeDind = _blocks.AllocateOne();
         if (_g.HasJournal)
         {
             var before = _blocks.AllocatedBlocks;
@@ -806,10 +804,7 @@ internal sealed class BuildRun
         bad.ChangeTime = _buildTime;
         WriteInode(BadBlocksInode, bad);
 
-        if (_g.ReservedGdtBlocks > 0)
-        {
-            WriteResizeInode();
-        }
+        WriteResizeInode();
         if (_g.HasJournal)
         {
             var journal = NewInode(InodeType.RegularFile, Convert.ToInt32("600", 8), 0, 0u, _buildTime, null, null);
@@ -957,11 +952,7 @@ internal sealed class BuildRun
 
     private Superblock BuildSuperblock(byte[] uuid, byte[] seed, long freeBlocks, long freeInodes)
     {
-        var compat = CompatFeatures.ExtAttr | CompatFeatures.DirIndex;
-        if (_g.ReservedGdtBlocks > 0)
-        {
-            compat |= CompatFeatures.ResizeInode;
-        }
+        var compat = CompatFeatures.ExtAttr | CompatFeatures.DirIndex | CompatFeatures.ResizeInode;
         if (_g.HasJournal)
         {
             compat |= CompatFeatures.HasJournal;
