@@ -56,10 +56,7 @@ public static partial class ExtImageChecks
                 throw new IOException(cp.ToString());
             }
             var r = ExternalTools.Run("e2fsck", "-fy", copy);
-            var cmp = ProcessRunner.Run("cmp", "-l", image, copy);
-            var changed = cmp.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries)
-                .Select(l => long.Parse(l.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries)[0], CultureInfo.InvariantCulture) - 1)
-                .ToList();
+            var changed = SparseFiles.Differences(image, copy);
             return (r.ExitCode, changed, r.StdOut + r.StdErr);
         }
         finally
