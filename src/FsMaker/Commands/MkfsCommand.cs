@@ -36,7 +36,7 @@ internal static class MkfsCommand
         {
             source, image, type, size, blockSize, inodeSize, inodes, label, uuid, owner, epoch, json, quiet,
         };
-        command.SetAction((parse, cancellation) =>
+        command.SetAction((parse, cancellation) => Task.FromResult(Guarded(() =>
         {
             var options = new ExtFilesystemOptions
             {
@@ -54,9 +54,23 @@ internal static class MkfsCommand
                 var (uid, gid) = ParseOwner(o);
                 options = options with { OwnerUid = uid, OwnerGid = gid };
             }
-            return Task.FromResult(Run(parse.GetValue(source)!, parse.GetValue(image)!, options, parse.GetValue(json), parse.GetValue(quiet), cancellation));
-        });
+            return Run(parse.GetValue(source)!, parse.GetValue(image)!, options, parse.GetValue(json), parse.GetValue(quiet), cancellation);
+        })));
         return command;
+    }
+
+    /// <summary>Runs the action, turning expected failures into a message on stderr and their documented exit code.</summary>
+    private static int Guarded(Func<int> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (ImageToolsException e)
+        {
+            Console.Error.WriteLine($"fsmaker: {e.Message}");
+            return ExitCodes.For(e.Kind);
+        }
     }
 
     private static int Run(string sourcePath, string imagePath, ExtFilesystemOptions options, bool json, bool quiet, CancellationToken cancellation)

@@ -1,4 +1,3 @@
-using System.Formats.Tar;
 using System.Globalization;
 using System.IO.Compression;
 using System.Text;
@@ -9,13 +8,14 @@ using SharpCompress.Compressors.Xz;
 namespace ImageTools.Core.Ext.Sources;
 
 /// <summary>
-/// Reads a tar archive (plain, gzip, zstd, xz or bzip2, recognised by magic bytes, not by name) with
-/// System.Formats.Tar and describes each member as a <see cref="FileEntry"/>: ustar, GNU and PAX
-/// headers, PAX times with fractions, PAX xattrs (SCHILY.xattr.*, LIBARCHIVE.xattr.*) with their exact
-/// bytes, hard links, and GNU sparse members in the PAX 0.1 and 1.0 formats (expanded: holes stay
-/// holes). Refused with a clear error: members whose path is absolute or contains "..", hard links to
-/// members that did not come before, truncated or corrupt archives, and the sparse formats
-/// System.Formats.Tar cannot read (old GNU 'S' members, PAX 0.0).
+/// Reads a tar archive (plain, gzip, zstd, xz or bzip2, recognised by magic bytes, not by name) and
+/// describes each member as a <see cref="FileEntry"/>: ustar, GNU and PAX headers, PAX times with
+/// fractions, PAX xattrs (SCHILY.xattr.*, LIBARCHIVE.xattr.*) with their exact bytes, text ACLs
+/// (SCHILY.acl.*), hard links, and GNU sparse members in all four formats (old GNU 'S', PAX 0.0, 0.1
+/// and 1.0), expanded so that holes stay holes. Refused with a clear error naming the member: absolute
+/// paths, paths with "..", truncated or corrupt archives. The headers are parsed by
+/// <see cref="TarStreamReader"/> because System.Formats.Tar cannot read binary PAX values or the GNU
+/// sparse formats (docs/ext-writer.md).
 /// </summary>
 public sealed class TarArchiveSource : IFileTreeSource
 {
@@ -64,56 +64,36 @@ public sealed class TarArchiveSource : IFileTreeSource
         {
             throw new ImageToolsException(ErrorKind.SourceUnreadable, $"{_path}: cannot open: {e.Message}", e) { Path = _path };
         }
-        using var counting = new RecordingStream(OpenDecompressed(file));
-        using var reader = new TarReader(counting, leaveOpen: true);
+        using var stream = OpenDecompressed(file);
+        var reader = new TarStreamReader(stream, _path);
         string? previous = null;
-        TarEntry? last = null;
-        var sawEntry = false;
+        var any = false;
         while (true)
         {
             cancellation.ThrowIfCancellationRequested();
-            if (last?.DataStream is { } pending)
-            {
-                Drain(pending, previous);
-            }
-            counting.StartRecording();
-            TarEntry? entry;
+            TarMember? member;
             try
             {
-                entry = reader.GetNextEntry(copyData: false);
+                member = reader.Next(previous);
             }
-            catch (NotSupportedException e)
+            catch (Exception e) when (e is IOException or InvalidDataException or FormatException)
             {
-                throw new ImageToolsException(ErrorKind.UnsupportedFeature,
-                    $"{_path}: the member after {(previous == null ? "the start" : $"'{previous}'")} is a GNU sparse file in the old GNU format, which cannot be read ({e.Message}); " +
-                    "create the archive with 'tar --format=pax -S' (PAX sparse format 1.0) or without -S", e) { Path = _path };
-            }
-            catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or ArgumentException or IOException)
-            {
-                if (e.Message.Contains("duplicate extended attribute", StringComparison.OrdinalIgnoreCase))
-                {
-                    throw new ImageToolsException(ErrorKind.UnsupportedFeature,
-                        $"{_path}: the member after {(previous == null ? "the start" : $"'{previous}'")} uses the GNU sparse PAX format 0.0, which cannot be read ({e.Message}); " +
-                        "create the archive with 'tar --format=pax -S' (sparse format 1.0)", e) { Path = _path };
-                }
                 throw Truncated(previous, e);
             }
-            if (entry == null)
+            if (member == null)
             {
-                if (!sawEntry && counting.Position == 0)
+                if (!any)
                 {
-                    throw new ImageToolsException(ErrorKind.WrongInputKind, $"{_path}: is empty, not a tar archive") { Path = _path };
+                    throw new ImageToolsException(ErrorKind.WrongInputKind, $"{_path}: holds no tar members (empty, or not a tar archive)") { Path = _path };
                 }
                 yield break;
             }
-            sawEntry = true;
-            var raw = counting.StopRecording();
-            last = entry;
-            var converted = Convert(entry, raw, counting);
-            previous = converted?.Path ?? entry.Name;
-            if (converted != null)
+            any = true;
+            var entry = Convert(member);
+            previous = entry?.Path ?? member.Name;
+            if (entry != null)
             {
-                yield return converted;
+                yield return entry;
             }
         }
     }
@@ -134,101 +114,108 @@ public sealed class TarArchiveSource : IFileTreeSource
     }
 
     private ImageToolsException Truncated(string? previous, Exception e) =>
-        new(ErrorKind.CorruptImage,
+        e as ImageToolsException ?? new(ErrorKind.CorruptImage,
             $"{_path}: truncated or corrupt tar archive {(previous == null ? "at its start" : $"after member '{previous}'")}: {e.Message}", e) { Path = _path };
 
-    private void Drain(Stream data, string? name)
-    {
-        try
-        {
-            data.CopyTo(Stream.Null);
-        }
-        catch (Exception e) when (e is IOException or InvalidDataException or EndOfStreamException)
-        {
-            throw Truncated(name, e);
-        }
-    }
+    private static string? Text(Dictionary<string, List<byte[]>> pax, string key) =>
+        pax.TryGetValue(key, out var v) ? Encoding.UTF8.GetString(v[^1]) : null;
 
-    private FileEntry? Convert(TarEntry entry, byte[] rawHeaders, RecordingStream stream)
+    private FileEntry? Convert(TarMember m)
     {
-        var pax = entry is PaxTarEntry p ? p.ExtendedAttributes : null;
-        var rawPax = RawPaxRecords(rawHeaders, stream.RecordingStart);
-        var name = entry.Name;
-        long? sparseRealSize = null;
-        List<DataRange>? sparseMap = null;
-        var sparseMapInData = false;
-        if (pax != null && (pax.ContainsKey("GNU.sparse.major") || pax.ContainsKey("GNU.sparse.map") || pax.ContainsKey("GNU.sparse.offset")))
+        var pax = m.Pax;
+        var name = m.Name;
+        long? realSize = null;
+        List<DataRange>? map = null;
+        var mapInData = false;
+        if (m.TypeFlag == (byte)'S')
         {
-            name = pax.GetValueOrDefault("GNU.sparse.name") ?? pax.GetValueOrDefault("path") ?? name;
-            if (pax.GetValueOrDefault("GNU.sparse.major") == "1" && pax.GetValueOrDefault("GNU.sparse.minor") == "0")
+            realSize = m.GnuSparseRealSize;
+            map = m.GnuSparseMap;
+        }
+        else if (pax.ContainsKey("GNU.sparse.major") || pax.ContainsKey("GNU.sparse.map") || pax.ContainsKey("GNU.sparse.offset"))
+        {
+            name = Text(pax, "GNU.sparse.name") ?? name;
+            if (Text(pax, "GNU.sparse.major") == "1")
             {
-                sparseMapInData = true;
-                sparseRealSize = ParseLong(pax.GetValueOrDefault("GNU.sparse.realsize"), name, "GNU.sparse.realsize");
+                mapInData = true;
+                realSize = ParseLong(Text(pax, "GNU.sparse.realsize"), name, "GNU.sparse.realsize");
             }
-            else if (pax.TryGetValue("GNU.sparse.map", out var map))
+            else if (Text(pax, "GNU.sparse.map") is { } mapText)
             {
-                sparseRealSize = ParseLong(pax.GetValueOrDefault("GNU.sparse.size") ?? pax.GetValueOrDefault("GNU.sparse.realsize"), name, "GNU.sparse.size");
-                sparseMap = ParseSparseMap(map.Split(','), name);
+                realSize = ParseLong(Text(pax, "GNU.sparse.size") ?? Text(pax, "GNU.sparse.realsize"), name, "GNU.sparse.size");
+                map = mapText.Length == 0 ? new List<DataRange>() : ParseSparseMap(mapText.Split(','), name);
+            }
+            else if (pax.TryGetValue("GNU.sparse.offset", out var offsets) && pax.TryGetValue("GNU.sparse.numbytes", out var sizes))
+            {
+                // PAX 0.0: one offset/numbytes record pair per range, in order.
+                realSize = ParseLong(Text(pax, "GNU.sparse.size"), name, "GNU.sparse.size");
+                var numbers = new List<string>();
+                for (var i = 0; i < Math.Min(offsets.Count, sizes.Count); i++)
+                {
+                    numbers.Add(Encoding.ASCII.GetString(offsets[i]));
+                    numbers.Add(Encoding.ASCII.GetString(sizes[i]));
+                }
+                map = ParseSparseMap(numbers, name);
             }
             else
             {
                 throw new ImageToolsException(ErrorKind.UnsupportedFeature,
-                    $"{_path}: member '{name}' is a GNU sparse file in a format that cannot be read (GNU.sparse.major {pax.GetValueOrDefault("GNU.sparse.major") ?? "?"}); create the archive with 'tar --format=pax -S'") { Path = _path };
+                    $"{_path}: member '{name}' is a GNU sparse file in an unknown format (GNU.sparse.major {Text(pax, "GNU.sparse.major") ?? "?"})") { Path = _path };
             }
         }
 
         var path = NormalizePath(name, "member");
-        var type = entry.EntryType switch
+        FileEntryType? type = m.TypeFlag switch
         {
-            TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile => FileEntryType.RegularFile,
-            TarEntryType.Directory => FileEntryType.Directory,
-            TarEntryType.SymbolicLink => FileEntryType.SymbolicLink,
-            TarEntryType.HardLink => FileEntryType.HardLink,
-            TarEntryType.CharacterDevice => FileEntryType.CharacterDevice,
-            TarEntryType.BlockDevice => FileEntryType.BlockDevice,
-            TarEntryType.Fifo => FileEntryType.Fifo,
-            TarEntryType.GlobalExtendedAttributes => (FileEntryType?)null,
-            _ => throw new ImageToolsException(ErrorKind.UnsupportedFeature, $"{_path}: member '{name}' has type '{entry.EntryType}', which cannot be stored in a filesystem") { Path = _path },
+            (byte)'0' or 0 or (byte)'7' or (byte)'S' => FileEntryType.RegularFile,
+            (byte)'5' or (byte)'D' => FileEntryType.Directory,
+            (byte)'2' => FileEntryType.SymbolicLink,
+            (byte)'1' => FileEntryType.HardLink,
+            (byte)'3' => FileEntryType.CharacterDevice,
+            (byte)'4' => FileEntryType.BlockDevice,
+            (byte)'6' => FileEntryType.Fifo,
+            (byte)'V' => null, // GNU volume label
+            _ => throw new ImageToolsException(ErrorKind.UnsupportedFeature,
+                $"{_path}: member '{name}' has tar type '{(char)m.TypeFlag}', which cannot be stored in a filesystem") { Path = _path },
         };
         if (type == null)
         {
             return null;
         }
-
-        string? linkTarget = null;
-        if (type == FileEntryType.SymbolicLink)
+        if (path.Length == 0 && type != FileEntryType.Directory)
         {
-            linkTarget = entry.LinkName;
+            throw new ImageToolsException(ErrorKind.InvalidArgument, $"{_path}: member '{name}' has an empty path") { Path = _path };
         }
-        else if (type == FileEntryType.HardLink)
+        if (m.Uid < 0 || m.Uid > uint.MaxValue || m.Gid < 0 || m.Gid > uint.MaxValue)
         {
-            linkTarget = NormalizePath(entry.LinkName, $"hard link '{path}' target");
+            throw new ImageToolsException(ErrorKind.InvalidArgument, $"{_path}: member '{name}' has uid {m.Uid} / gid {m.Gid} outside 0..4294967295") { Path = _path };
         }
 
-        var mtime = PaxTime(rawPax, "mtime") ?? FromDate(entry.ModificationTime);
-        ExtTimestamp? atime = PaxTime(rawPax, "atime");
-        ExtTimestamp? ctime = PaxTime(rawPax, "ctime");
-        if (entry is GnuTarEntry gnu)
+        string? linkTarget = type switch
         {
-            atime ??= gnu.AccessTime > DateTimeOffset.UnixEpoch ? FromDate(gnu.AccessTime) : null;
-            ctime ??= gnu.ChangeTime > DateTimeOffset.UnixEpoch ? FromDate(gnu.ChangeTime) : null;
-        }
+            FileEntryType.SymbolicLink => m.LinkName,
+            FileEntryType.HardLink => NormalizePath(m.LinkName, $"hard link '{path}' target"),
+            _ => null,
+        };
+
+        var mtime = PaxTime(pax, "mtime") ?? new ExtTimestamp(m.MtimeSeconds, 0);
+        var atime = PaxTime(pax, "atime") ?? (m.GnuAtime is long a ? new ExtTimestamp(a, 0) : null);
+        var ctime = PaxTime(pax, "ctime") ?? (m.GnuCtime is long c ? new ExtTimestamp(c, 0) : null);
 
         FileContent? content = null;
         if (type == FileEntryType.RegularFile)
         {
-            var data = entry.DataStream;
-            if (sparseMapInData)
+            if (mapInData)
             {
-                content = data == null ? null : new SparseV1Content(data, sparseRealSize!.Value, entry.Length, path, this);
+                content = new SparseV1Content(m.Data, realSize!.Value, m.StoredSize, path, this);
             }
-            else if (sparseMap != null)
+            else if (map != null)
             {
-                content = data == null && sparseMap.All(r => r.Length == 0) ? EmptySized(sparseRealSize!.Value) : data == null ? null : new SparseMapContent(data, sparseRealSize!.Value, sparseMap, path, this);
+                content = new SparseMapContent(m.Data, realSize!.Value, map, path, this);
             }
-            else if (entry.Length > 0 && data != null)
+            else if (m.StoredSize > 0)
             {
-                content = new SequentialContent(data, entry.Length, path, this);
+                content = new SequentialContent(m.Data, m.StoredSize, path, this);
             }
         }
 
@@ -236,22 +223,19 @@ public sealed class TarArchiveSource : IFileTreeSource
         {
             Path = path,
             Type = type.Value,
-            Permissions = (int)entry.Mode & 0xFFF,
-            Uid = (uint)entry.Uid,
-            Gid = (uint)entry.Gid,
+            Permissions = m.Mode & 0xFFF,
+            Uid = (uint)m.Uid,
+            Gid = (uint)m.Gid,
             ModificationTime = mtime,
             AccessTime = atime,
             ChangeTime = ctime,
-            DeviceMajor = entry is PosixTarEntry px && type is FileEntryType.CharacterDevice or FileEntryType.BlockDevice ? (uint)((PosixTarEntry)entry).DeviceMajor : 0,
-            DeviceMinor = entry is PosixTarEntry py && type is FileEntryType.CharacterDevice or FileEntryType.BlockDevice ? (uint)((PosixTarEntry)entry).DeviceMinor : 0,
+            DeviceMajor = type is FileEntryType.CharacterDevice or FileEntryType.BlockDevice ? (uint)m.DevMajor : 0,
+            DeviceMinor = type is FileEntryType.CharacterDevice or FileEntryType.BlockDevice ? (uint)m.DevMinor : 0,
             LinkTarget = linkTarget,
-            ExtendedAttributes = Xattrs(rawPax, path),
+            ExtendedAttributes = Xattrs(pax, path),
             Content = content,
         };
     }
-
-    private static FileContent EmptySized(long length) =>
-        FileContent.FromRanges(length, Array.Empty<DataRange>(), (_, _) => { });
 
     private string NormalizePath(string name, string what)
     {
@@ -304,8 +288,6 @@ public sealed class TarArchiveSource : IFileTreeSource
         return list;
     }
 
-    private static ExtTimestamp FromDate(DateTimeOffset d) => ExtTimestamp.FromDateTimeOffset(d);
-
     /// <summary>A PAX time ("1795654211.564037643", possibly negative) with its fraction kept to the nanosecond.</summary>
     private static ExtTimestamp? PaxTime(Dictionary<string, List<byte[]>> pax, string key)
     {
@@ -343,7 +325,8 @@ public sealed class TarArchiveSource : IFileTreeSource
     {
         var list = new List<ExtendedAttribute>();
         var names = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (key, values) in pax.OrderBy(k => k.Key, StringComparer.Ordinal))
+        // Binary xattrs first: where an archive has both (GNU tar --xattrs --acls), they are exact.
+        foreach (var (key, values) in pax.OrderBy(k => k.Key.StartsWith("SCHILY.acl.", StringComparison.Ordinal)).ThenBy(k => k.Key, StringComparer.Ordinal))
         {
             string name;
             byte[] value;
@@ -367,6 +350,10 @@ public sealed class TarArchiveSource : IFileTreeSource
             else if (key is "SCHILY.acl.access" or "SCHILY.acl.default")
             {
                 name = key == "SCHILY.acl.access" ? "system.posix_acl_access" : "system.posix_acl_default";
+                if (names.Contains(name))
+                {
+                    continue;
+                }
                 value = TextAcl.ToVfs(Encoding.UTF8.GetString(values[^1]), $"{_path}: member '{path}'");
                 if (value.Length == 0)
                 {
@@ -383,91 +370,6 @@ public sealed class TarArchiveSource : IFileTreeSource
             }
         }
         return list;
-    }
-
-    /// <summary>
-    /// The PAX records of the member, with their values as the exact bytes in the archive
-    /// (System.Formats.Tar decodes them as UTF-8 text, which would mangle binary xattr values such as
-    /// security.capability). <paramref name="raw"/> holds what was read for the member's headers,
-    /// starting at stream position <paramref name="start"/>.
-    /// </summary>
-    private static Dictionary<string, List<byte[]>> RawPaxRecords(byte[] raw, long start)
-    {
-        var result = new Dictionary<string, List<byte[]>>(StringComparer.Ordinal);
-        var offset = (int)((512 - start % 512) % 512); // headers start on a 512-byte boundary
-        while (offset + 512 <= raw.Length)
-        {
-            var header = raw.AsSpan(offset, 512);
-            var typeFlag = header[156];
-            var size = ParseOctal(header.Slice(124, 12));
-            var dataStart = offset + 512;
-            var padded = (int)((size + 511) / 512 * 512);
-            if (typeFlag == (byte)'x' && dataStart + size <= raw.Length)
-            {
-                ParsePaxRecords(raw.AsSpan(dataStart, (int)size), result);
-            }
-            if (typeFlag is (byte)'x' or (byte)'g' or (byte)'L' or (byte)'K')
-            {
-                offset = dataStart + padded;
-                continue;
-            }
-            break; // the member's own header: its data is not part of the recording
-        }
-        return result;
-    }
-
-    private static long ParseOctal(ReadOnlySpan<byte> field)
-    {
-        if ((field[0] & 0x80) != 0)
-        {
-            // GNU base-256.
-            long v = field[0] & 0x7F;
-            for (var i = 1; i < field.Length; i++)
-            {
-                v = (v << 8) | field[i];
-            }
-            return v;
-        }
-        long value = 0;
-        foreach (var c in field)
-        {
-            if (c is >= (byte)'0' and <= (byte)'7')
-            {
-                value = value * 8 + (c - '0');
-            }
-            else if (c is 0 or (byte)' ' && value > 0)
-            {
-                break;
-            }
-        }
-        return value;
-    }
-
-    /// <summary>"LEN KEY=VALUE\n" records (POSIX pax); values are kept as bytes.</summary>
-    private static void ParsePaxRecords(ReadOnlySpan<byte> data, Dictionary<string, List<byte[]>> into)
-    {
-        var pos = 0;
-        while (pos < data.Length)
-        {
-            var space = data[pos..].IndexOf((byte)' ');
-            if (space <= 0 || !int.TryParse(Encoding.ASCII.GetString(data.Slice(pos, space)), NumberStyles.None, CultureInfo.InvariantCulture, out var length)
-                || length <= space + 1 || pos + length > data.Length)
-            {
-                return;
-            }
-            var record = data.Slice(pos + space + 1, length - space - 2); // without the trailing newline
-            var eq = record.IndexOf((byte)'=');
-            if (eq > 0)
-            {
-                var key = Encoding.UTF8.GetString(record[..eq]);
-                if (!into.TryGetValue(key, out var values))
-                {
-                    into[key] = values = new List<byte[]>();
-                }
-                values.Add(record[(eq + 1)..].ToArray());
-            }
-            pos += length;
-        }
     }
 
     // ---- Contents -------------------------------------------------------------------------
@@ -642,67 +544,6 @@ public sealed class TarArchiveSource : IFileTreeSource
         }
     }
 
-    /// <summary>Counts bytes read, and records them between StartRecording and StopRecording (the headers of one member).</summary>
-    private sealed class RecordingStream(Stream inner) : Stream
-    {
-        private MemoryStream? _recording;
-
-        public long RecordingStart { get; private set; }
-
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-
-        private long _position;
-
-        public void StartRecording()
-        {
-            _recording = new MemoryStream();
-            RecordingStart = _position;
-        }
-
-        public byte[] StopRecording()
-        {
-            var bytes = _recording?.ToArray() ?? Array.Empty<byte>();
-            _recording = null;
-            return bytes;
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            var n = inner.Read(buffer);
-            if (_recording != null && n > 0)
-            {
-                if (_recording.Length + n > 64 << 20)
-                {
-                    throw new InvalidDataException("a member's headers are larger than 64 MiB");
-                }
-                _recording.Write(buffer[..n]);
-            }
-            _position += n;
-            return n;
-        }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override void Flush()
-        {
-        }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                inner.Dispose();
-            }
-            base.Dispose(disposing);
-        }
-    }
 }
 
 /// <summary>
@@ -712,6 +553,35 @@ public sealed class TarArchiveSource : IFileTreeSource
 /// </summary>
 internal static class TextAcl
 {
+    private static readonly Lazy<Dictionary<string, uint>> LazyUsers = new(() => ReadIds("/etc/passwd"));
+    private static readonly Lazy<Dictionary<string, uint>> LazyGroups = new(() => ReadIds("/etc/group"));
+
+    private static Dictionary<string, uint> Users => LazyUsers.Value;
+
+    private static Dictionary<string, uint> Groups => LazyGroups.Value;
+
+    /// <summary>name → id from a passwd or group file ("name:x:id:...").</summary>
+    private static Dictionary<string, uint> ReadIds(string file)
+    {
+        var map = new Dictionary<string, uint>(StringComparer.Ordinal);
+        try
+        {
+            foreach (var line in File.ReadLines(file))
+            {
+                var f = line.Split(':');
+                if (f.Length >= 3 && uint.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+                {
+                    map.TryAdd(f[0], id);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // No user database: only numeric qualifiers can be converted.
+        }
+        return map;
+    }
+
     public static byte[] ToVfs(string text, string where)
     {
         var entries = text.Split([',', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -753,12 +623,14 @@ internal static class TextAcl
             }
             if (tag is PosixAcl.TagUser or PosixAcl.TagGroup)
             {
-                // star writes "user:name:rwx:uid"; the fourth field is the numeric id when present.
+                // star writes "user:name:rwx:uid" (the fourth field is the numeric id); GNU tar writes
+                // names, which are resolved as 'tar -x --acls' would: through this host's passwd/group.
                 var numeric = parts.Length >= 4 ? parts[3] : qualifier;
-                if (!uint.TryParse(numeric, NumberStyles.None, CultureInfo.InvariantCulture, out id))
+                if (!uint.TryParse(numeric, NumberStyles.None, CultureInfo.InvariantCulture, out id)
+                    && !(tag == PosixAcl.TagUser ? Users : Groups).TryGetValue(qualifier, out id))
                 {
                     throw new ImageToolsException(ErrorKind.UnsupportedFeature,
-                        $"{where}: ACL entry '{e}' names {kind} '{qualifier}' instead of a numeric id; create the archive with numeric ids (e.g. tar --numeric-owner)");
+                        $"{where}: ACL entry '{e}' names {kind} '{qualifier}', which is not a number and not in this system's {(tag == PosixAcl.TagUser ? "/etc/passwd" : "/etc/group")}");
                 }
             }
             ushort p = 0;
