@@ -167,6 +167,31 @@ public static partial class ExtImageChecks
         }
     }
 
+    /// <summary>
+    /// Bytes <c>[offset, offset + count)</c> of a (possibly huge, sparse) file in the image, read through
+    /// debugfs bmap and the image itself, so that no more than those bytes are read.
+    /// </summary>
+    public static byte[] ReadFileRange(string image, string path, long offset, int count)
+    {
+        var blockSize = int.Parse(SuperblockFields(image)["Block size"], CultureInfo.InvariantCulture);
+        var result = new byte[count];
+        using var f = File.OpenRead(image);
+        for (var done = 0; done < count;)
+        {
+            var logical = (offset + done) / blockSize;
+            var within = (int)((offset + done) % blockSize);
+            var n = Math.Min(count - done, blockSize - within);
+            var physical = long.Parse(Debugfs(image, $"bmap \"{path}\" {logical}").Trim(), CultureInfo.InvariantCulture);
+            if (physical != 0)
+            {
+                f.Position = physical * blockSize + within;
+                f.ReadExactly(result.AsSpan(done, n));
+            }
+            done += n;
+        }
+        return result;
+    }
+
     /// <summary>The header of dumpe2fs -h as a dictionary of "Field name" → value.</summary>
     public static Dictionary<string, string> SuperblockFields(string image)
     {

@@ -55,16 +55,22 @@ internal static class MkfsCommand
                 options = options with { OwnerUid = uid, OwnerGid = gid };
             }
             return Run(parse.GetValue(source)!, parse.GetValue(image)!, options, parse.GetValue(json), parse.GetValue(quiet), cancellation);
-        })));
+        }, cancellation)));
         return command;
     }
 
     /// <summary>Runs the action, turning expected failures into a message on stderr and their documented exit code.</summary>
-    private static int Guarded(Func<int> action)
+    private static int Guarded(Func<int> action, CancellationToken cancellation)
     {
         try
         {
             return action();
+        }
+        catch (ImageToolsException) when (cancellation.IsCancellationRequested)
+        {
+            // Ctrl-C made a read fail first (a pipe closed by the same Ctrl-C): report the interruption.
+            Console.Error.WriteLine("fsmaker: mkfs interrupted; no image was written");
+            return ExitCodes.Cancelled;
         }
         catch (ImageToolsException e)
         {
@@ -85,6 +91,17 @@ internal static class MkfsCommand
             throw new ImageToolsException(ErrorKind.DestinationUnwritable, $"{imagePath}: is not a regular file; mkfs writes image files") { Path = imagePath };
         }
 
+        // Ctrl-C cancels the build, which removes its temporary file; if a read blocks and the process is
+        // torn down instead, this removes it.
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => AtomicOutputFile.DeleteAllPending();
+        // A build blocked in a read (a pipe that stalls) cannot see the cancellation: give it two
+        // seconds, then remove the temporary file and stop.
+        using var watchdog = cancellation.Register(() => Task.Delay(TimeSpan.FromSeconds(2)).ContinueWith(_ =>
+        {
+            AtomicOutputFile.DeleteAllPending();
+            Console.Error.WriteLine("fsmaker: mkfs interrupted; no image was written");
+            Environment.Exit(ExitCodes.Cancelled);
+        }, TaskScheduler.Default));
         var progress = quiet || json || Console.IsErrorRedirected ? null : new StderrProgress();
         var clock = Stopwatch.StartNew();
         ExtBuildResult result;

@@ -20,14 +20,23 @@ namespace ImageTools.Core.Ext.Sources;
 public sealed class TarArchiveSource : IFileTreeSource
 {
     private readonly string _path;
+    private readonly bool _regularFile;
 
-    private TarArchiveSource(string path)
+    private TarArchiveSource(string path, bool regularFile)
     {
         _path = path;
+        _regularFile = regularFile;
     }
 
+    /// <summary>An archive file, or a pipe (which can be read once only, so a size must be given).</summary>
     public static TarArchiveSource Open(string path)
     {
+        var regular = (File.GetAttributes(path) & (FileAttributes.Device | FileAttributes.Directory)) == 0
+            && Platform.FileMetadataReader.Get(path).Kind == Platform.FileNodeKind.RegularFile;
+        if (!regular)
+        {
+            return new TarArchiveSource(path, false);
+        }
         try
         {
             using var probe = File.OpenRead(path);
@@ -36,12 +45,12 @@ public sealed class TarArchiveSource : IFileTreeSource
         {
             throw new ImageToolsException(ErrorKind.SourceUnreadable, $"{path}: cannot open: {e.Message}", e) { Path = path };
         }
-        return new TarArchiveSource(path);
+        return new TarArchiveSource(path, true);
     }
 
     public string Description => _path;
 
-    public bool CanReadTwice => true;
+    public bool CanReadTwice => _regularFile;
 
     /// <summary>The compression of the archive, from its first bytes.</summary>
     public static string DetectCompression(ReadOnlySpan<byte> head) => head switch
@@ -58,7 +67,7 @@ public sealed class TarArchiveSource : IFileTreeSource
         Stream file;
         try
         {
-            file = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);
+            file = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, _regularFile ? FileOptions.SequentialScan : FileOptions.None);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -100,10 +109,11 @@ public sealed class TarArchiveSource : IFileTreeSource
 
     private Stream OpenDecompressed(Stream file)
     {
-        Span<byte> head = stackalloc byte[6];
+        // Sniff without seeking (the archive may be a pipe): the bytes read are put back in front.
+        var head = new byte[6];
         var n = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        file.Position = 0;
-        return DetectCompression(head[..n]) switch
+        file = new PrefixStream(head.AsMemory(0, n), file);
+        return DetectCompression(head.AsSpan(0, n)) switch
         {
             "gzip" => new GZipStream(file, CompressionMode.Decompress),
             "zstd" => new ZstdSharp.DecompressionStream(file),
@@ -111,6 +121,53 @@ public sealed class TarArchiveSource : IFileTreeSource
             "bzip2" => BZip2Stream.Create(file, SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false),
             _ => file,
         };
+    }
+
+    /// <summary>Some bytes already read, then the rest of a stream.</summary>
+    private sealed class PrefixStream(ReadOnlyMemory<byte> prefix, Stream rest) : Stream
+    {
+        private ReadOnlyMemory<byte> _prefix = prefix;
+        private long _position;
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            int n;
+            if (_prefix.Length > 0)
+            {
+                n = Math.Min(buffer.Length, _prefix.Length);
+                _prefix.Span[..n].CopyTo(buffer);
+                _prefix = _prefix[n..];
+            }
+            else
+            {
+                n = rest.Read(buffer);
+            }
+            _position += n;
+            return n;
+        }
+
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => _position; set => throw new NotSupportedException(); }
+        public override void Flush()
+        {
+        }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                rest.Dispose();
+            }
+            base.Dispose(disposing);
+        }
     }
 
     private ImageToolsException Truncated(string? previous, Exception e) =>

@@ -256,13 +256,15 @@ internal sealed class TarStreamReader
     {
         if ((field[0] & 0x80) != 0)
         {
-            long v = field[0] & 0x3F;
-            var negative = (field[0] & 0x40) != 0;
+            // GNU base-256: a big-endian two's-complement number after the marker bit; negative when
+            // the next bit is set (times before 1970). Values are assumed to fit 64 bits.
+            long v = (field[0] & 0x40) != 0 ? -1 : 0;
+            v = (v << 6) | (long)(field[0] & 0x3F);
             for (var i = 1; i < field.Length; i++)
             {
                 v = (v << 8) | field[i];
             }
-            return negative ? v - (1L << (8 * field.Length - 2)) : v;
+            return v;
         }
         long value = 0;
         var started = false;

@@ -10,7 +10,29 @@ namespace ImageTools.Core.Ext.Writer;
 /// </summary>
 public sealed class AtomicOutputFile : IDisposable
 {
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> Pending = new();
     private bool _committed;
+
+    /// <summary>
+    /// Deletes every temporary file not yet committed or disposed. A front end calls it when the process
+    /// is being torn down (Ctrl-C while a read blocks), so that not even a temporary file is left.
+    /// </summary>
+    public static void DeleteAllPending()
+    {
+        foreach (var path in Pending.Keys)
+        {
+            try
+            {
+                File.Delete(path);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
 
     private AtomicOutputFile(string destination, string temporary, SafeFileHandle handle)
     {
@@ -41,6 +63,7 @@ public sealed class AtomicOutputFile : IDisposable
         try
         {
             var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+            Pending[temporary] = true;
             return new AtomicOutputFile(full, temporary, handle);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -58,6 +81,7 @@ public sealed class AtomicOutputFile : IDisposable
             Handle.Dispose();
             File.Move(TemporaryPath, Destination, overwrite: true);
             _committed = true;
+            Pending.TryRemove(TemporaryPath, out _);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -68,6 +92,7 @@ public sealed class AtomicOutputFile : IDisposable
     public void Dispose()
     {
         Handle.Dispose();
+        Pending.TryRemove(TemporaryPath, out _);
         if (!_committed)
         {
             try
