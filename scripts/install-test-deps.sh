@@ -9,9 +9,12 @@ packages=(
   util-linux       # losetup (block-device tests), blkid
   genext2fs        # benchmark peer
   bmap-tools       # bmaptool: bmap interoperability
+  dosfstools       # mkfs.fat: FAT boot sectors must not be taken for partition tables
   qemu-utils       # qemu-img: benchmark peer
   qemu-system-x86  # boot tests
   grub-pc-bin      # GRUB i386-pc platform files that fsmaker assembles
+  grub-common      # grub-mkimage, grub-script-check, grub-fstest: judges of our core image, grub.cfg, ext support
+  binutils         # objcopy: judge of the kernel.img memory image
   busybox-static   # userland of the boot tests' initramfs
   cpio kmod        # building the initramfs, reading module dependencies
   zstd xz-utils bzip2 gzip  # compressed inputs
