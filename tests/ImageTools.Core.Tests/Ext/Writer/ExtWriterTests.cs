@@ -54,8 +54,8 @@ public class ExtWriterTests
             Node("dev/big", FileEntryType.BlockDevice, 300, 70000),
             Node("run/fifo", FileEntryType.Fifo),
             Node("run/socket", FileEntryType.Socket),
-            Sparse("sparse-1m", 1 << 20, 512 * 1024),
-            Sparse("huge-5g", 5L << 30, 0, (5L << 30) - 4096),
+            SparseFile("sparse-1m", 1 << 20, 512 * 1024),
+            SparseFile("huge-5g", 5L << 30, 0, (5L << 30) - 4096),
             File("zeros", new byte[3 * blockSize + 17]),
         };
         var count = small ? 60 : 600;

@@ -49,7 +49,7 @@ internal static class WriterTestKit
         new() { Path = path, Type = type, DeviceMajor = major, DeviceMinor = minor, Permissions = mode, ModificationTime = T(1_400_000_000, 5) };
 
     /// <summary>A sparse file: one block of pattern data at each offset given, holes elsewhere.</summary>
-    public static FileEntry Sparse(string path, long length, params long[] dataOffsets) =>
+    public static FileEntry SparseFile(string path, long length, params long[] dataOffsets) =>
         new()
         {
             Path = path, Type = FileEntryType.RegularFile, Permissions = 0x1A4, ModificationTime = T(1_650_000_000, 1),
