@@ -89,6 +89,10 @@ public static partial class ExtImageChecks
         }
         var owner = OwnerLine().Match(text);
         var links = LinksLine().Match(text);
+        if (!owner.Success || !links.Success)
+        {
+            throw new InvalidOperationException($"debugfs stat {path}: unexpected output:\n{text}");
+        }
         (long, uint) Time(string name)
         {
             var m = Regex.Match(text, $@"^\s*{name}: 0x([0-9a-f]+)(?::([0-9a-f]+))?", RegexOptions.Multiline);
@@ -118,8 +122,9 @@ public static partial class ExtImageChecks
             uint.Parse(head.Groups[1].Value, CultureInfo.InvariantCulture),
             head.Groups[2].Value,
             Convert.ToInt32(head.Groups[3].Value, 8),
-            uint.Parse(owner.Groups[1].Value, CultureInfo.InvariantCulture),
-            uint.Parse(owner.Groups[2].Value, CultureInfo.InvariantCulture),
+            // debugfs prints ids as signed 32-bit numbers.
+            unchecked((uint)int.Parse(owner.Groups[1].Value, CultureInfo.InvariantCulture)),
+            unchecked((uint)int.Parse(owner.Groups[2].Value, CultureInfo.InvariantCulture)),
             ulong.Parse(owner.Groups[3].Value, CultureInfo.InvariantCulture),
             int.Parse(links.Groups[1].Value, CultureInfo.InvariantCulture),
             long.Parse(links.Groups[2].Value, CultureInfo.InvariantCulture),
@@ -232,7 +237,7 @@ public static partial class ExtImageChecks
     [GeneratedRegex(@"Inode: (\d+)\s+Type: (.+?)\s+Mode:\s+(\d+)\s+Flags: (0x[0-9a-f]+)")]
     private static partial Regex HeadLine();
 
-    [GeneratedRegex(@"User:\s+(\d+)\s+Group:\s+(\d+)\s+(?:Project:\s+\d+\s+)?Size: (\d+)")]
+    [GeneratedRegex(@"User:\s+(-?\d+)\s+Group:\s+(-?\d+)\s+(?:Project:\s+\d+\s+)?Size: (\d+)")]
     private static partial Regex OwnerLine();
 
     [GeneratedRegex(@"Links: (\d+)\s+Blockcount: (\d+)")]

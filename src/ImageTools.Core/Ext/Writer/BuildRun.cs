@@ -22,6 +22,8 @@ internal sealed class BuildRun
     private const uint JournalInode = 8;
     private const int LinkMax = 65000; // EXT2_LINK_MAX without dir_nlink
     private const int ReadChunk = 1 << 20;
+    private const long NegativeEpochWindowStart = (3L << 32) - (1L << 31);
+    private const long NegativeEpochWindowEnd = 3L << 32;
 
     private readonly ExtGeometry _g;
     private readonly ExtFilesystemOptions _o;
@@ -407,6 +409,12 @@ internal sealed class BuildRun
         if (t.Seconds > ExtTimestamp.MaxSeconds)
         {
             return new ExtTimestamp(ExtTimestamp.MaxSeconds, 999_999_999);
+        }
+        if (t.Seconds is >= NegativeEpochWindowStart and < NegativeEpochWindowEnd)
+        {
+            // Years 2310..2378 encode as epoch 3 with a negative base, which e2fsck (before 2242) takes
+            // for the old buggy pre-1970 encoding and rewrites (pass1.c check_inode_extra_negative_epoch).
+            return new ExtTimestamp(NegativeEpochWindowStart - 1, 999_999_999);
         }
         return t.Nanoseconds > 999_999_999 ? t with { Nanoseconds = 0 } : t;
     }
