@@ -19,6 +19,7 @@ packages=(
   cpio kmod        # building the initramfs, reading module dependencies
   zstd xz-utils bzip2 gzip  # compressed inputs
   attr acl         # setfattr/getfattr/setfacl: xattr round trips
+  tar python3      # GNU tar archives of every format for the mkfs tests; python3 makes a socket node
   clang zlib1g-dev # Native AOT publishing
   time             # /usr/bin/time -v: peak RSS in benchmarks
 )

@@ -19,7 +19,13 @@ public sealed class DirectoryTreeSource : IFileTreeSource
 
     public DirectoryTreeSource(string root)
     {
-        _root = Path.GetFullPath(root);
+        var full = Path.GetFullPath(root);
+        // The root itself may be a symlink to the tree (like 'rootfs -> build/rootfs'): follow it.
+        if (Directory.Exists(full) && new DirectoryInfo(full).LinkTarget != null)
+        {
+            full = Directory.ResolveLinkTarget(full, returnFinalTarget: true)?.FullName ?? full;
+        }
+        _root = full;
     }
 
     public string Description => _root;
