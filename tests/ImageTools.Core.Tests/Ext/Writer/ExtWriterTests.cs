@@ -293,4 +293,24 @@ public class ExtWriterTests
         System.IO.File.WriteAllBytes(fs, bytes.AsSpan((int)offset, (int)size).ToArray());
         AssertClean(fs);
     }
+
+    [Theory]
+    [InlineData(1024, 30_000)]
+    [InlineData(4096, 100_000)]
+    public void A_directory_of_tens_of_thousands_of_entries_gets_a_two_level_index(int blockSize, int count)
+    {
+        using var dir = new TempDirectory();
+        var image = dir.File("fs.img");
+        var entries = new List<FileEntry> { Dir("big") };
+        for (var i = 0; i < count; i++)
+        {
+            entries.Add(new FileEntry { Path = $"big/file-{i:D6}", Type = FileEntryType.RegularFile, ModificationTime = T(1_600_000_000) });
+        }
+        Build(new EntryListSource(entries), image, new ExtFilesystemOptions { Type = ExtFilesystemType.Ext2, BlockSize = blockSize });
+        AssertClean(image);
+        var htree = ExtImageChecks.Debugfs(image, "htree /big");
+        htree.Should().Contain("Indirect levels: 1");
+        ExtImageChecks.List(image, "/big").Should().HaveCount(count);
+        ExtImageChecks.Stat(image, $"/big/file-{count - 1:D6}").Type.Should().Be("regular");
+    }
 }
