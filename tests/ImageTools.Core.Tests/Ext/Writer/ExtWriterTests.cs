@@ -313,4 +313,20 @@ public class ExtWriterTests
         ExtImageChecks.List(image, "/big").Should().HaveCount(count);
         ExtImageChecks.Stat(image, $"/big/file-{count - 1:D6}").Type.Should().Be("regular");
     }
+
+    [Fact]
+    public void Small_inodes_keep_everything_they_can_hold()
+    {
+        using var dir = new TempDirectory();
+        var image = dir.File("fs.img");
+        var options = new ExtFilesystemOptions { Type = ExtFilesystemType.Ext3, BlockSize = 4096, InodeSize = 128, SizeBytes = 64 * MiB };
+        Build(new EntryListSource(RichTree(4096, small: true)), image, options);
+        AssertClean(image);
+        ExtImageChecks.SuperblockFields(image)["Inode size"].Should().Be("128");
+        // No extra fields: whole seconds, and 2040 does not fit 32 signed bits, so it is clamped to 2038-01-19.
+        ExtImageChecks.Stat(image, "/future").Mtime.Should().Be((int.MaxValue, 0u));
+        ExtImageChecks.Stat(image, "/past").Mtime.Should().Be((-315_619_200L, 0u));
+        // All xattrs go to the block.
+        ExtImageChecks.Xattrs(image, "/etc/xattrs").Keys.Should().BeEquivalentTo("user.small", "user.big", "trusted.empty", "security.selinux");
+    }
 }
