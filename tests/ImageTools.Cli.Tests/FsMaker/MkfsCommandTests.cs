@@ -33,6 +33,8 @@ public class MkfsCommandTests
             set -e
             mkdir -p '{t}/etc' '{t}/bin' '{t}/tmp' '{t}/dev' '{t}/many' '{t}/deep/a/b/c/d/e'
             printf 'hello\n' > '{t}/etc/hostname'
+            printf 'long' > "{t}/deep/a/b/c/d/e/$(printf 'L%.0s' $(seq 1 200))"
+            printf 'longest' > "{t}/deep/$(printf 'M%.0s' $(seq 1 255))"
             head -c 200000 /dev/urandom > '{t}/bin/tool'
             chmod 4755 '{t}/bin/tool'
             ln '{t}/bin/tool' '{t}/bin/tool-hardlink'
