@@ -252,14 +252,15 @@ internal static class SizePlanner
         sb.Append($"(the filesystem has {capacity} for data) and {neededInodes} inodes (it has {g.InodesCount})");
         if (inodesShort && options.InodeCount != null)
         {
-            sb.Append($"; ask for at least {neededInodes} inodes");
+            sb.Append($"; ask for at least {neededInodes} inodes (--inodes)");
             o = o with { InodeCount = neededInodes };
         }
         var smallest = Smallest(o, x => DataCapacity(x) >= neededBlocks && x.InodesCount >= neededInodes, dataOnly: null).Size;
         if (smallest != null)
         {
             var mib = (smallest.Value + MiB - 1) / MiB;
-            sb.Append($"; the smallest filesystem that holds it is {mib} MiB ({smallest.Value} bytes");
+            sb.Append(inodesShort && options.InodeCount != null ? "; with that many, the" : "; the");
+            sb.Append($" smallest filesystem that holds it is {mib} MiB ({smallest.Value} bytes");
             sb.Append(options.BlockSize == null && ExtGeometry.DefaultBlockSize(smallest.Value) != g.BlockSize
                 ? $", with block size {g.BlockSize})" : ")");
         }
