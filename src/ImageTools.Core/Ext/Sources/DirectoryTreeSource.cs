@@ -175,7 +175,7 @@ public sealed class DirectoryTreeSource : IFileTreeSource
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                throw new IOException($"{path}: {e.Message}", e);
+                throw new IOException(e.Message, e); // .NET's message already names the path
             }
             return new Reader(handle, length);
         }
