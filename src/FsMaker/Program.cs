@@ -12,7 +12,9 @@ foreach (var command in CommandRegistry.Subcommands())
 
 try
 {
-    return await root.Parse(args).InvokeAsync();
+    // Our own handler below maps ImageToolsException to a documented exit code; System.CommandLine's
+    // default handler would print a stack trace and exit 1 instead.
+    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (ImageToolsException e)
 {
