@@ -277,14 +277,23 @@ public sealed class SparseCopier
             }
 
             var buffer = free.Take(token);
-            var chunkEnd = position + _chunkSize;
+            // Never past a known end: a partial last block stays partial.
+            var chunkEnd = knownLength is { } lengthCap ? Math.Min(position + _chunkSize, lengthCap) : position + _chunkSize;
             var cursor = position;
             var endOfSource = false;
             while (cursor < chunkEnd)
             {
                 if (current is not { } e || e.Offset >= chunkEnd)
                 {
-                    chunkEnd = RoundUp(cursor, B, chunkEnd); // the rest of the block is hole: zeros
+                    if (current == null && knownLength == null)
+                    {
+                        endOfSource = true; // a stream with nothing more to give (a --maxwrite limit reached)
+                        chunkEnd = cursor;
+                    }
+                    else
+                    {
+                        chunkEnd = RoundUp(cursor, B, chunkEnd); // the rest of the block is hole: zeros
+                    }
                     break;
                 }
                 if (e.Offset > cursor)
