@@ -65,6 +65,25 @@ public sealed partial class LinuxPlatformIo : IPlatformIo
 
     private const int SectorSize = 512;
 
+    private readonly string _procRoot;
+    private readonly string _sysRoot;
+
+    /// <summary>The real system.</summary>
+    public LinuxPlatformIo()
+        : this("/proc", "/sys")
+    {
+    }
+
+    /// <summary>
+    /// Reads mount tables and device attributes under other roots (tests lay out a /proc and /sys of their
+    /// own to check the mount logic for cases this machine's kernel cannot show).
+    /// </summary>
+    public LinuxPlatformIo(string procRoot, string sysRoot)
+    {
+        _procRoot = procRoot;
+        _sysRoot = sysRoot;
+    }
+
     public FileIdentity GetIdentity(string path)
     {
         Span<byte> buffer = stackalloc byte[StatxSize];
@@ -334,12 +353,12 @@ public sealed partial class LinuxPlatformIo : IPlatformIo
         return uses;
     }
 
-    private static IEnumerable<(DeviceNumber Device, string Source, string MountPoint)> ReadMountInfo()
+    private IEnumerable<(DeviceNumber Device, string Source, string MountPoint)> ReadMountInfo()
     {
         string[] lines;
         try
         {
-            lines = File.ReadAllLines("/proc/self/mountinfo");
+            lines = File.ReadAllLines(Path.Combine(_procRoot, "self", "mountinfo"));
         }
         catch (IOException)
         {
@@ -365,12 +384,12 @@ public sealed partial class LinuxPlatformIo : IPlatformIo
         }
     }
 
-    private static IEnumerable<string> ReadSwaps()
+    private IEnumerable<string> ReadSwaps()
     {
         string[] lines;
         try
         {
-            lines = File.ReadAllLines("/proc/swaps");
+            lines = File.ReadAllLines(Path.Combine(_procRoot, "swaps"));
         }
         catch (IOException)
         {
@@ -424,9 +443,9 @@ public sealed partial class LinuxPlatformIo : IPlatformIo
     }
 
     /// <summary>/sys/devices/... folder of a block device, resolved from /sys/dev/block/MAJ:MIN.</summary>
-    private static string? SysfsDeviceDirectory(DeviceNumber device)
+    private string? SysfsDeviceDirectory(DeviceNumber device)
     {
-        var link = $"/sys/dev/block/{device}";
+        var link = Path.Combine(_sysRoot, "dev", "block", device.ToString());
         try
         {
             var target = new DirectoryInfo(link).ResolveLinkTarget(returnFinalTarget: true);
@@ -438,7 +457,7 @@ public sealed partial class LinuxPlatformIo : IPlatformIo
         }
     }
 
-    private static string? QueueDirectory(DeviceNumber device)
+    private string? QueueDirectory(DeviceNumber device)
     {
         var dir = SysfsDeviceDirectory(device);
         if (dir == null)
