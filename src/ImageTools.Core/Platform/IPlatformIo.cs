@@ -40,6 +40,9 @@ public interface IPlatformIo
     /// </summary>
     Streams.Extent? FindNextData(SafeFileHandle handle, long offset, long fileLength);
 
+    /// <summary>Tells the OS a file will be read front to back, so it reads ahead further (POSIX_FADV_SEQUENTIAL); a hint, never an error.</summary>
+    void AdviseSequentialRead(SafeFileHandle handle);
+
     /// <summary>Size in bytes of an open block device (BLKGETSIZE64).</summary>
     long GetBlockDeviceSize(SafeFileHandle handle);
 

@@ -38,6 +38,9 @@ public sealed partial class LinuxPlatformIo : IPlatformIo
     private const nuint BLKGETSIZE64 = 0x80081272;
     private const nuint BLKZEROOUT = 0x127F;
 
+    // posix_fadvise(2) advice (bits/fcntl-linux.h).
+    private const int POSIX_FADV_SEQUENTIAL = 2;
+
     // fallocate(2) modes (linux/falloc.h).
     private const int FALLOC_FL_KEEP_SIZE = 0x01;
     private const int FALLOC_FL_PUNCH_HOLE = 0x02;
@@ -168,6 +171,8 @@ public sealed partial class LinuxPlatformIo : IPlatformIo
         var end = Math.Min(holeStart, fileLength);
         return new Extent(dataStart, end - dataStart);
     }
+
+    public void AdviseSequentialRead(SafeFileHandle handle) => _ = PosixFAdvise(Fd(handle), 0, 0, POSIX_FADV_SEQUENTIAL);
 
     public long GetBlockDeviceSize(SafeFileHandle handle)
     {
@@ -539,6 +544,9 @@ public sealed partial class LinuxPlatformIo : IPlatformIo
 
     [LibraryImport("libc", EntryPoint = "fallocate64", SetLastError = true)]
     private static partial int FAllocate(int fd, int mode, long offset, long length);
+
+    [LibraryImport("libc", EntryPoint = "posix_fadvise64")]
+    private static partial int PosixFAdvise(int fd, long offset, long length, int advice);
 
     [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
     private static partial int FDataSync(int fd);

@@ -35,6 +35,10 @@ public sealed class PortablePlatformIo : IPlatformIo
     public Extent? FindNextData(SafeFileHandle handle, long offset, long fileLength) =>
         offset < fileLength ? new Extent(offset, fileLength - offset) : null;
 
+    public void AdviseSequentialRead(SafeFileHandle handle)
+    {
+    }
+
     public long GetBlockDeviceSize(SafeFileHandle handle) =>
         throw new ImageToolsException(ErrorKind.UnsupportedFeature, "block devices are only supported on Linux");
 

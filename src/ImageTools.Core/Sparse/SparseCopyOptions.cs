@@ -44,7 +44,13 @@ public sealed record SparseCopyOptions
     public bool Verify { get; init; }
 
     /// <summary>Size of each I/O buffer (rounded up to a multiple of <see cref="BlockSize"/>); independent of the block size.</summary>
-    public int IoBufferSize { get; init; } = 1 << 20;
+    public int IoBufferSize { get; init; } = DefaultIoBufferSize;
+
+    /// <summary>
+    /// 1 MiB, like <c>dd bs=1M</c>: 4 MiB buffers measured no faster on the benchmark (docs/performance.md)
+    /// and doubled the resident size.
+    /// </summary>
+    public const int DefaultIoBufferSize = 1 << 20;
 
     /// <summary>Buffers in flight between the reading thread and the writing thread.</summary>
     public int IoBufferCount { get; init; } = 4;

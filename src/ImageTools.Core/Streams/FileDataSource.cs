@@ -24,6 +24,7 @@ public sealed class FileDataSource : DataSource
         _length = length;
         _ownsHandle = ownsHandle;
         _platform = platform ?? PlatformIo.Current;
+        _platform.AdviseSequentialRead(handle);
     }
 
     /// <summary>Opens a regular file or a block device (read-only) by path.</summary>
