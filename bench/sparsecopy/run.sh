@@ -31,7 +31,7 @@ measure() {
     "$(printf '%s\n' "${cpus[@]}" | sort -g | sed -n "$(( (runs + 1) / 2 ))p")" "$rss" "$alloc"
 }
 
-table() { # title, then pairs of "label|command"; the first pair is sparsecopy
+table() { # title, then pairs of "label::command"; the first pair is sparsecopy
   local title="$1"; shift
   local ours=""
   echo
@@ -40,7 +40,7 @@ table() { # title, then pairs of "label|command"; the first pair is sparsecopy
   echo "| tool | median wall (s) | median CPU (s) | peak RSS (MiB) | DEST allocated (MiB) | sparsecopy time / this |"
   echo "|---|---:|---:|---:|---:|---:|"
   for pair in "$@"; do
-    local label="${pair%%|*}" cmd="${pair#*|}"
+    local label="${pair%%::*}" cmd="${pair#*::}"
     read -r wall cpu rss alloc < <(measure "$cmd")
     [ -z "$ours" ] && ours=$wall
     local ratio
@@ -53,21 +53,21 @@ table() { # title, then pairs of "label|command"; the first pair is sparsecopy
 cd "$dir"
 echo "### sparsecopy, $(date -u +%Y-%m-%d), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(df -T "$dir" | awk 'NR==2 {print $2}') on $(uname -r), $runs runs each"
 table "4 GiB image, 512 MiB of data in 200 extents (sparse.img)" \
-  "sparsecopy|$sc -q sparse.img $out" \
-  "cp --sparse=always|cp --sparse=always sparse.img $out" \
-  "dd conv=sparse bs=1M|dd if=sparse.img of=$out bs=1M conv=sparse status=none" \
-  "qemu-img convert -O raw|qemu-img convert -O raw sparse.img $out" \
-  "bmaptool copy|bmaptool -q copy --bmap sparse.img.bmap sparse.img $out"
+  "sparsecopy::$sc -q sparse.img $out" \
+  "cp --sparse=always::cp --sparse=always sparse.img $out" \
+  "dd conv=sparse bs=1M::dd if=sparse.img of=$out bs=1M conv=sparse status=none" \
+  "qemu-img convert -O raw::qemu-img convert -O raw sparse.img $out" \
+  "bmaptool copy::bmaptool -q copy --bmap sparse.img.bmap sparse.img $out"
 table "the same image fully allocated (full.img)" \
-  "sparsecopy|$sc -q full.img $out" \
-  "cp --sparse=always|cp --sparse=always full.img $out" \
-  "dd conv=sparse bs=1M|dd if=full.img of=$out bs=1M conv=sparse status=none" \
-  "qemu-img convert -O raw|qemu-img convert -O raw full.img $out" \
-  "bmaptool copy|bmaptool -q copy --bmap full.img.bmap full.img $out"
+  "sparsecopy::$sc -q full.img $out" \
+  "cp --sparse=always::cp --sparse=always full.img $out" \
+  "dd conv=sparse bs=1M::dd if=full.img of=$out bs=1M conv=sparse status=none" \
+  "qemu-img convert -O raw::qemu-img convert -O raw full.img $out" \
+  "bmaptool copy::bmaptool -q copy --bmap full.img.bmap full.img $out"
 table "gzip-compressed (sparse.img.gz, 516 MiB)" \
-  "sparsecopy|$sc -q sparse.img.gz $out" \
-  "gzip -dc \\| dd conv=sparse|gzip -dc sparse.img.gz | dd of=$out bs=1M conv=sparse status=none"
+  "sparsecopy::$sc -q sparse.img.gz $out" \
+  "gzip -dc \\| dd conv=sparse::gzip -dc sparse.img.gz | dd of=$out bs=1M conv=sparse status=none"
 table "zstd-compressed (sparse.img.zst, 512 MiB)" \
-  "sparsecopy|$sc -q sparse.img.zst $out" \
-  "zstd -dc \\| dd conv=sparse|zstd -dc sparse.img.zst | dd of=$out bs=1M conv=sparse status=none"
+  "sparsecopy::$sc -q sparse.img.zst $out" \
+  "zstd -dc \\| dd conv=sparse::zstd -dc sparse.img.zst | dd of=$out bs=1M conv=sparse status=none"
 rm -f "$timing" "$dir/stderr.txt"

@@ -14,7 +14,6 @@ public sealed class ProgressPrinter : IProgress<CopyProgress>
     private readonly bool _terminal;
     private readonly TimeSpan _interval;
     private readonly Stopwatch _sinceLast = Stopwatch.StartNew();
-    private bool _printed;
     private int _lastWidth;
 
     public ProgressPrinter(TextWriter writer, bool terminal)
@@ -26,7 +25,8 @@ public sealed class ProgressPrinter : IProgress<CopyProgress>
 
     public void Report(CopyProgress value)
     {
-        if (_printed && _sinceLast.Elapsed < _interval)
+        // The first line only after one interval too: a rate measured over the first buffer means nothing.
+        if (_sinceLast.Elapsed < _interval)
         {
             return;
         }
@@ -65,7 +65,6 @@ public sealed class ProgressPrinter : IProgress<CopyProgress>
             _writer.WriteLine(text);
         }
         _writer.Flush();
-        _printed = true;
     }
 
     /// <summary>Bytes with a binary unit, e.g. "1.5 GiB".</summary>

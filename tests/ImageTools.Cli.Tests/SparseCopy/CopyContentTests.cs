@@ -6,6 +6,7 @@ using static ImageTools.Cli.Tests.SparseCopy.SparseCopyRun;
 namespace ImageTools.Cli.Tests.SparseCopy;
 
 /// <summary>DEST's bytes equal SOURCE's, holes stay holes (never read), and the counters say so.</summary>
+[Trait("Category", "AotSmoke")]
 public sealed class CopyContentTests : IDisposable
 {
     private readonly TempDirectory _dir = new("sparsecopy-content-");

@@ -6,6 +6,7 @@ using static ImageTools.Cli.Tests.SparseCopy.SparseCopyRun;
 namespace ImageTools.Cli.Tests.SparseCopy;
 
 /// <summary>Each failure: its message names the path and the problem, its exit code, and nothing left behind.</summary>
+[Trait("Category", "AotSmoke")]
 public sealed class ErrorTests : IDisposable
 {
     private readonly TempDirectory _dir = new("sparsecopy-errors-");

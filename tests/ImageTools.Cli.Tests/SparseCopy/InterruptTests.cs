@@ -6,6 +6,7 @@ using Xunit;
 namespace ImageTools.Cli.Tests.SparseCopy;
 
 /// <summary>Ctrl-C (SIGINT) during a copy: exit 130 and no temporary file left behind.</summary>
+[Trait("Category", "AotSmoke")]
 public sealed class InterruptTests : IDisposable
 {
     private readonly TempDirectory _dir = new("sparsecopy-interrupt-");
