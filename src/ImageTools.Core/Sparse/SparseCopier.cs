@@ -166,17 +166,31 @@ public sealed class SparseCopier
     }
 
     /// <summary>One unit of work from the reader to the writer.</summary>
-    private readonly record struct Chunk(long Offset, long Length, byte[]? Buffer, bool IsEnd);
+    private readonly record struct Chunk(long Offset, long Length, ChunkBuffer? Buffer, bool IsEnd);
+
+    /// <summary>A run of whole blocks inside a buffer: all zero, or holding data.</summary>
+    private readonly record struct BlockRun(int Start, int Length, bool IsData);
+
+    /// <summary>
+    /// An I/O buffer and the runs found in it. The reader classifies the blocks right after reading them,
+    /// while they are still in its core's cache; the writer only acts on the runs.
+    /// </summary>
+    private sealed class ChunkBuffer(int size)
+    {
+        public byte[] Data { get; } = GC.AllocateUninitializedArray<byte>(size);
+
+        public List<BlockRun> Runs { get; } = new();
+    }
 
     /// <summary>Runs the reader thread and the writer loop; returns the bytes of SOURCE copied.</summary>
     private long Pump(DataSource source)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_cancellation);
-        using var free = new BlockingCollection<byte[]>(new ConcurrentQueue<byte[]>());
+        using var free = new BlockingCollection<ChunkBuffer>(new ConcurrentQueue<ChunkBuffer>());
         using var filled = new BlockingCollection<Chunk>(new ConcurrentQueue<Chunk>(), _options.IoBufferCount + 1);
         for (var i = 0; i < _options.IoBufferCount; i++)
         {
-            free.Add(GC.AllocateUninitializedArray<byte>(_chunkSize));
+            free.Add(new ChunkBuffer(_chunkSize));
         }
 
         Exception? readerFailure = null;
@@ -219,8 +233,18 @@ public sealed class SparseCopier
                 }
                 else
                 {
-                    _sourceHash?.AppendData(chunk.Buffer, 0, (int)chunk.Length);
-                    Consume(chunk.Offset, chunk.Buffer.AsSpan(0, (int)chunk.Length));
+                    _sourceHash?.AppendData(chunk.Buffer.Data, 0, (int)chunk.Length);
+                    foreach (var run in chunk.Buffer.Runs)
+                    {
+                        if (run.IsData)
+                        {
+                            WriteData(chunk.Offset + run.Start, chunk.Buffer.Data.AsSpan(run.Start, run.Length));
+                        }
+                        else
+                        {
+                            ZeroRun(chunk.Offset + run.Start, run.Length);
+                        }
+                    }
                     free.Add(chunk.Buffer);
                 }
                 _done = chunk.Offset + chunk.Length;
@@ -248,7 +272,7 @@ public sealed class SparseCopier
     /// The reader: emits holes (never read) and buffers of data, each starting on the block grid and
     /// (but for the last) a whole number of blocks long, so every block is judged whole.
     /// </summary>
-    private void Produce(DataSource source, BlockingCollection<byte[]> free, BlockingCollection<Chunk> filled, CancellationToken token)
+    private void Produce(DataSource source, BlockingCollection<ChunkBuffer> free, BlockingCollection<Chunk> filled, CancellationToken token)
     {
         long B = _blockSize;
         long position = 0;
@@ -276,7 +300,8 @@ public sealed class SparseCopier
                 position = firstBlock;
             }
 
-            var buffer = free.Take(token);
+            var chunkBuffer = free.Take(token);
+            var buffer = chunkBuffer.Data;
             // Never past a known end: a partial last block stays partial.
             var chunkEnd = knownLength is { } lengthCap ? Math.Min(position + _chunkSize, lengthCap) : position + _chunkSize;
             var cursor = position;
@@ -327,11 +352,12 @@ public sealed class SparseCopier
             }
             if (chunkEnd > position)
             {
-                filled.Add(new Chunk(position, chunkEnd - position, buffer, false), token);
+                Classify(buffer.AsSpan(0, (int)(chunkEnd - position)), _blockSize, chunkBuffer.Runs);
+                filled.Add(new Chunk(position, chunkEnd - position, chunkBuffer, false), token);
             }
             else
             {
-                free.Add(buffer, token);
+                free.Add(chunkBuffer, token);
             }
             position = chunkEnd;
             if (endOfSource)
@@ -349,23 +375,27 @@ public sealed class SparseCopier
 
     private static long RoundUp(long value, long unit, long cap) => Math.Min(cap, (value + unit - 1) / unit * unit);
 
-    /// <summary>Splits a buffer into runs of all-zero blocks and runs of data blocks.</summary>
-    private void Consume(long offset, ReadOnlySpan<byte> data)
+    /// <summary>
+    /// Splits a buffer (starting on the block grid) into runs of all-zero blocks and runs of data blocks.
+    /// One vectorised scan finds the end of each zero run; data blocks are checked one by one until an
+    /// all-zero block ends the data run.
+    /// </summary>
+    private static void Classify(ReadOnlySpan<byte> data, int B, List<BlockRun> runs)
     {
-        var B = _blockSize;
+        runs.Clear();
         var i = 0;
         while (i < data.Length)
         {
             var nonZero = data[i..].IndexOfAnyExcept((byte)0);
             if (nonZero < 0)
             {
-                ZeroRun(offset + i, data.Length - i);
+                runs.Add(new BlockRun(i, data.Length - i, IsData: false));
                 return;
             }
             var dataStart = i + nonZero / B * B;
             if (dataStart > i)
             {
-                ZeroRun(offset + i, dataStart - i);
+                runs.Add(new BlockRun(i, dataStart - i, IsData: false));
             }
             var dataEnd = Math.Min(data.Length, dataStart + B);
             while (dataEnd < data.Length)
@@ -377,7 +407,7 @@ public sealed class SparseCopier
                 }
                 dataEnd += next;
             }
-            WriteData(offset + dataStart, data[dataStart..dataEnd]);
+            runs.Add(new BlockRun(dataStart, dataEnd - dataStart, IsData: true));
             i = dataEnd;
         }
     }

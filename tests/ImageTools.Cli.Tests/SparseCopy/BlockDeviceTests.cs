@@ -124,6 +124,15 @@ public sealed class BlockDeviceTests : IDisposable
     }
 
     [Fact]
+    public void PipeLargerThanDevice_FailsWhenFull_SayingHowMuchWasWritten()
+    {
+        using var device = UsedDisk();
+        var r = RunWithStdin(new MemoryStream(SparseFiles.RandomBytes(new Random(3), (int)DiskSize + (1 << 20))), "-", device.Path);
+        r.ExitCode.Should().Be(9, r.ToString());
+        r.StdErr.Should().Contain(device.Path).And.Contain($"{DiskSize} bytes were written");
+    }
+
+    [Fact]
     public void MountedDevice_Refused_NothingWritten()
     {
         using var device = UsedDisk();
