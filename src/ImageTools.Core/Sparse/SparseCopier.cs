@@ -386,7 +386,7 @@ public sealed class SparseCopier
         var i = 0;
         while (i < data.Length)
         {
-            var nonZero = data[i..].IndexOfAnyExcept((byte)0);
+            var nonZero = ZeroScan.IndexOfNonZero(data[i..]);
             if (nonZero < 0)
             {
                 runs.Add(new BlockRun(i, data.Length - i, IsData: false));
@@ -401,7 +401,7 @@ public sealed class SparseCopier
             while (dataEnd < data.Length)
             {
                 var next = Math.Min(B, data.Length - dataEnd);
-                if (data.Slice(dataEnd, next).IndexOfAnyExcept((byte)0) < 0)
+                if (ZeroScan.IsAllZero(data.Slice(dataEnd, next)))
                 {
                     break;
                 }
@@ -518,7 +518,7 @@ public sealed class SparseCopier
             {
                 var n = Math.Min(B, got - i);
                 var block = span.Slice(i, n);
-                if (block.IndexOfAnyExcept((byte)0) >= 0)
+                if (!ZeroScan.IsAllZero(block))
                 {
                     block.Clear();
                     WriteData(at + i - _destinationOffset, block);
