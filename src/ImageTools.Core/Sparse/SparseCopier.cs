@@ -16,6 +16,9 @@ public sealed class SparseCopier
 {
     private static readonly byte[] Zeros = new byte[1 << 20];
 
+    /// <summary>How much is read before it is scanned: small enough to still be in the L2 cache.</summary>
+    private const int ScanSliceSize = 256 << 10;
+
     private readonly DataSource _source;
     private readonly CopyTarget _target;
     private readonly SparseCopyOptions _options;
@@ -23,6 +26,7 @@ public sealed class SparseCopier
     private readonly CancellationToken _cancellation;
     private readonly int _blockSize;
     private readonly int _chunkSize;
+    private readonly int _scanSlice;
     private readonly long _destinationOffset;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly IncrementalHash? _sourceHash;
@@ -47,6 +51,8 @@ public sealed class SparseCopier
         // Large I/O whatever the block size: a whole number of blocks, at least one.
         var blocksPerChunk = Math.Max(1, (options.IoBufferSize + _blockSize - 1) / _blockSize);
         _chunkSize = (int)Math.Min((long)blocksPerChunk * _blockSize, Array.MaxLength / 2);
+        // Reads (and zero scans) go a slice at a time inside the buffer: a slice fits in a core's L2 cache.
+        _scanSlice = (int)Math.Min(_chunkSize, Math.Max(1, ScanSliceSize / _blockSize) * (long)_blockSize);
         _destinationOffset = options.DestinationOffset;
         _sourceHash = options.Verify ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
     }
@@ -306,6 +312,9 @@ public sealed class SparseCopier
             var chunkEnd = knownLength is { } lengthCap ? Math.Min(position + _chunkSize, lengthCap) : position + _chunkSize;
             var cursor = position;
             var endOfSource = false;
+            var runs = chunkBuffer.Runs;
+            runs.Clear();
+            var classified = 0; // bytes of the buffer already split into runs
             while (cursor < chunkEnd)
             {
                 if (current is not { } e || e.Offset >= chunkEnd)
@@ -332,9 +341,16 @@ public sealed class SparseCopier
                     buffer.AsSpan((int)(cursor - position), (int)(e.Offset - cursor)).Clear();
                     cursor = e.Offset;
                 }
-                var want = (int)(Math.Min(e.End, chunkEnd) - cursor);
+                // Read a slice at a time and classify each while it is still in this core's cache.
+                var want = (int)(Math.Min(Math.Min(e.End, chunkEnd), cursor + _scanSlice) - cursor);
                 var got = source.ReadFully(cursor, buffer.AsSpan((int)(cursor - position), want));
                 cursor += got;
+                var wholeBlocks = (int)((cursor - position) / B * B);
+                if (wholeBlocks > classified)
+                {
+                    Classify(buffer.AsSpan(classified, wholeBlocks - classified), classified, _blockSize, runs);
+                    classified = wholeBlocks;
+                }
                 if (got < want)
                 {
                     endOfSource = true; // a stream ended, or a file shrank under us
@@ -352,7 +368,11 @@ public sealed class SparseCopier
             }
             if (chunkEnd > position)
             {
-                Classify(buffer.AsSpan(0, (int)(chunkEnd - position)), _blockSize, chunkBuffer.Runs);
+                var filledLength = (int)(chunkEnd - position);
+                if (filledLength > classified)
+                {
+                    Classify(buffer.AsSpan(classified, filledLength - classified), classified, _blockSize, runs);
+                }
                 filled.Add(new Chunk(position, chunkEnd - position, chunkBuffer, false), token);
             }
             else
@@ -376,26 +396,26 @@ public sealed class SparseCopier
     private static long RoundUp(long value, long unit, long cap) => Math.Min(cap, (value + unit - 1) / unit * unit);
 
     /// <summary>
-    /// Splits a buffer (starting on the block grid) into runs of all-zero blocks and runs of data blocks.
-    /// One vectorised scan finds the end of each zero run; data blocks are checked one by one until an
-    /// all-zero block ends the data run.
+    /// Splits part of a buffer (starting on the block grid, at <paramref name="baseOffset"/> in the buffer)
+    /// into runs of all-zero blocks and runs of data blocks, appended to <paramref name="runs"/> (merged with
+    /// the previous run when of the same kind). One vectorised scan finds the end of each zero run; data
+    /// blocks are checked one by one until an all-zero block ends the data run.
     /// </summary>
-    private static void Classify(ReadOnlySpan<byte> data, int B, List<BlockRun> runs)
+    private static void Classify(ReadOnlySpan<byte> data, int baseOffset, int B, List<BlockRun> runs)
     {
-        runs.Clear();
         var i = 0;
         while (i < data.Length)
         {
             var nonZero = ZeroScan.IndexOfNonZero(data[i..]);
             if (nonZero < 0)
             {
-                runs.Add(new BlockRun(i, data.Length - i, IsData: false));
+                AddRun(runs, new BlockRun(baseOffset + i, data.Length - i, IsData: false));
                 return;
             }
             var dataStart = i + nonZero / B * B;
             if (dataStart > i)
             {
-                runs.Add(new BlockRun(i, dataStart - i, IsData: false));
+                AddRun(runs, new BlockRun(baseOffset + i, dataStart - i, IsData: false));
             }
             var dataEnd = Math.Min(data.Length, dataStart + B);
             while (dataEnd < data.Length)
@@ -407,8 +427,20 @@ public sealed class SparseCopier
                 }
                 dataEnd += next;
             }
-            runs.Add(new BlockRun(dataStart, dataEnd - dataStart, IsData: true));
+            AddRun(runs, new BlockRun(baseOffset + dataStart, dataEnd - dataStart, IsData: true));
             i = dataEnd;
+        }
+    }
+
+    private static void AddRun(List<BlockRun> runs, BlockRun run)
+    {
+        if (runs.Count > 0 && runs[^1] is var last && last.IsData == run.IsData && last.Start + last.Length == run.Start)
+        {
+            runs[^1] = last with { Length = last.Length + run.Length };
+        }
+        else
+        {
+            runs.Add(run);
         }
     }
 
