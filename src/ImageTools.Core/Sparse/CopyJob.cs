@@ -112,7 +112,8 @@ public static class CopyJob
         var path = request.Destination;
         if (path == SourceOpener.StdinName)
         {
-            var stdout = request.OpenStdout?.Invoke() ?? Console.OpenStandardOutput();
+            // File descriptor 1 as a plain stream: the library does no console I/O of its own.
+            var stdout = request.OpenStdout?.Invoke() ?? new FileStream(new SafeFileHandle(1, ownsHandle: false), FileAccess.Write, bufferSize: 0);
             return new StreamCopyTarget("stdout", new BufferedStream(stdout, 1 << 20), ownsStream: true);
         }
         switch (identity.Kind)
