@@ -180,7 +180,9 @@ public sealed class CopyContentTests : IDisposable
 
         r.ExitCode.Should().Be(0, r.ToString());
         FileFacts.Sha256(_dir.File("out.img")).Should().Be(FileFacts.Sha256(bytes));
-        FileFacts.AllocatedBytes(_dir.File("out.img")).Should().Be(bytes.Length / 2);
+        File.WriteAllBytes(_dir.File("same-bytes.img"), bytes);
+        FileFacts.AllocatedBytes(_dir.File("out.img")).Should().BeLessThanOrEqualTo(CpSparseAllocated(_dir, _dir.File("same-bytes.img")))
+            .And.BeLessThan(bytes.Length / 2 + 65536, "only the data blocks (and the file system's extent tree) are allocated");
         FinalLine(r).Should().Be((bytes.Length, bytes.Length / 2, bytes.Length / 2, 0L));
     }
 
