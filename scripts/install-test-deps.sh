@@ -9,13 +9,19 @@ packages=(
   util-linux mount # losetup, mount, umount (block-device and disk-full tests), blkid
   genext2fs        # benchmark peer
   bmap-tools       # bmaptool: bmap interoperability
+  dosfstools       # mkfs.fat: FAT boot sectors must not be taken for partition tables
   qemu-utils       # qemu-img: benchmark peer
   qemu-system-x86  # boot tests
   grub-pc-bin      # GRUB i386-pc platform files that fsmaker assembles
+  grub-common      # grub-mkimage, grub-script-check, grub-fstest: judges of our core image, grub.cfg, ext support
+  binutils         # objcopy: judge of the kernel.img memory image
   busybox-static   # userland of the boot tests' initramfs
   cpio kmod        # building the initramfs, reading module dependencies
   zstd xz-utils bzip2 gzip  # compressed inputs
   attr acl         # setfattr/getfattr/setfacl: xattr round trips
+  tar python3      # GNU tar archives of every format for the mkfs tests; python3 makes a socket node
+  xorriso          # ISO 9660 / El Torito images that fsmaker inspect must recognise
+  squashfs-tools   # mksquashfs: a format inspect names but does not read
   clang zlib1g-dev # Native AOT publishing
   time             # /usr/bin/time -v: peak RSS in benchmarks
 )

@@ -1,64 +1,101 @@
+using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
+
 namespace ImageTools.TestSupport;
 
-/// <summary>
-/// Builds real sparse files for tests: a file of a given size (a hole throughout) with data written at
-/// chosen ranges. The data is deterministic pseudo-random bytes (seeded), never zero-heavy by accident.
-/// </summary>
-public static class SparseFiles
+/// <summary>Compares big sparse files quickly: only ranges that hold data in either file are read.</summary>
+public static partial class SparseFiles
 {
-    /// <summary>Creates <paramref name="path"/> as a hole of <paramref name="size"/> bytes with data at each (offset, length).</summary>
-    public static string Create(string path, long size, IEnumerable<(long Offset, int Length)> data, int seed = 1)
+    private const int SeekData = 3;
+    private const int SeekHole = 4;
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial long lseek(int fd, long offset, int whence);
+
+    /// <summary>The data ranges of a file (SEEK_DATA/SEEK_HOLE; the whole file where unsupported).</summary>
+    public static List<(long Start, long End)> DataRanges(string path)
     {
-        var random = new Random(seed);
-        using var file = new FileStream(path, FileMode.Create, FileAccess.ReadWrite, FileShare.Read);
-        file.SetLength(size);
-        foreach (var (offset, length) in data)
+        var length = new FileInfo(path).Length;
+        var ranges = new List<(long, long)>();
+        using var handle = File.OpenHandle(path);
+        if (!OperatingSystem.IsLinux())
         {
-            var bytes = RandomBytes(random, length);
-            file.Position = offset;
-            file.Write(bytes);
+            ranges.Add((0, length));
+            return ranges;
         }
-        return path;
+        var fd = (int)handle.DangerousGetHandle();
+        long pos = 0;
+        while (pos < length)
+        {
+            var data = lseek(fd, pos, SeekData);
+            if (data < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == 6)
+                {
+                    break; // ENXIO: only a hole follows
+                }
+                ranges.Add((pos, length));
+                break;
+            }
+            var hole = lseek(fd, data, SeekHole);
+            if (hole < 0)
+            {
+                hole = length;
+            }
+            ranges.Add((data, hole));
+            pos = hole;
+        }
+        return ranges;
     }
 
-    /// <summary>Creates a fully allocated file of random bytes.</summary>
-    public static string CreateRandom(string path, long size, int seed = 2)
+    /// <summary>Byte offsets where two equally long files differ (holes read as zeros).</summary>
+    public static List<long> Differences(string a, string b, int limit = 10000)
     {
-        var random = new Random(seed);
-        using var file = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read);
-        var buffer = new byte[1 << 20];
-        for (long done = 0; done < size;)
+        var differences = new List<long>();
+        if (new FileInfo(a).Length != new FileInfo(b).Length)
         {
-            var n = (int)Math.Min(buffer.Length, size - done);
-            random.NextBytes(buffer.AsSpan(0, n));
-            file.Write(buffer, 0, n);
+            differences.Add(-1);
+            return differences;
+        }
+        var ranges = DataRanges(a).Concat(DataRanges(b)).OrderBy(r => r.Start).ToList();
+        using var ha = File.OpenHandle(a);
+        using var hb = File.OpenHandle(b);
+        var bufA = new byte[1 << 20];
+        var bufB = new byte[1 << 20];
+        long covered = 0;
+        foreach (var (start, end) in ranges)
+        {
+            for (var pos = Math.Max(start, covered); pos < end;)
+            {
+                var n = (int)Math.Min(bufA.Length, end - pos);
+                Read(ha, bufA.AsSpan(0, n), pos);
+                Read(hb, bufB.AsSpan(0, n), pos);
+                for (var i = 0; i < n && differences.Count < limit; i++)
+                {
+                    if (bufA[i] != bufB[i])
+                    {
+                        differences.Add(pos + i);
+                    }
+                }
+                pos += n;
+            }
+            covered = Math.Max(covered, end);
+        }
+        return differences;
+    }
+
+    private static void Read(SafeFileHandle h, Span<byte> buffer, long offset)
+    {
+        var done = 0;
+        while (done < buffer.Length)
+        {
+            var n = RandomAccess.Read(h, buffer[done..], offset + done);
+            if (n == 0)
+            {
+                buffer[done..].Clear();
+                return;
+            }
             done += n;
         }
-        return path;
-    }
-
-    /// <summary>Random bytes with no zero byte, so no block of them is ever all zero.</summary>
-    public static byte[] RandomBytes(Random random, int length)
-    {
-        var bytes = new byte[length];
-        random.NextBytes(bytes);
-        for (var i = 0; i < bytes.Length; i++)
-        {
-            if (bytes[i] == 0)
-            {
-                bytes[i] = 0x5A;
-            }
-        }
-        return bytes;
-    }
-
-    /// <summary>The bytes of <paramref name="path"/> in <c>[offset, offset + length)</c>.</summary>
-    public static byte[] ReadRange(string path, long offset, int length)
-    {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        var bytes = new byte[length];
-        file.Position = offset;
-        file.ReadExactly(bytes);
-        return bytes;
     }
 }

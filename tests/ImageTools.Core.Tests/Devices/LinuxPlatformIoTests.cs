@@ -3,7 +3,7 @@ using ImageTools.Core.Platform;
 using ImageTools.TestSupport;
 using Xunit;
 
-namespace ImageTools.Core.Tests.Platform;
+namespace ImageTools.Core.Tests.Devices;
 
 /// <summary>
 /// The device-use logic over a /proc and /sys laid out as the kernel lays them out, for cases the test
