@@ -14,6 +14,7 @@ public sealed class Interruption : IDisposable
     private readonly CancellationTokenSource _cts = new();
     private readonly List<PosixSignalRegistration> _registrations = new();
     private volatile CopyTarget? _target;
+    private int _exitClaimed;
 
     public Interruption()
     {
@@ -42,6 +43,10 @@ public sealed class Interruption : IDisposable
         var watchdog = new Thread(() =>
         {
             Thread.Sleep(Grace);
+            if (!ClaimExit())
+            {
+                return; // the main thread is already on its way out
+            }
             _target?.Abort();
             Console.Error.WriteLine("sparsecopy: interrupted");
             Environment.Exit(ExitCode);
@@ -52,6 +57,12 @@ public sealed class Interruption : IDisposable
         };
         watchdog.Start();
     }
+
+    /// <summary>
+    /// Decides who ends the process: the main thread returning from Main, or the watchdog. Only the first
+    /// caller gets true, so the two never run the runtime's shutdown at the same time.
+    /// </summary>
+    public bool ClaimExit() => Interlocked.Exchange(ref _exitClaimed, 1) == 0;
 
     public void Dispose()
     {

@@ -20,6 +20,16 @@ namespace ImageTools.SparseCopy
             }
 
             using var interruption = new Interruption();
+            var exitCode = Run(parsed, interruption);
+            if (!interruption.ClaimExit())
+            {
+                Thread.Sleep(Timeout.Infinite); // the interrupt watchdog is ending the process with its own code
+            }
+            return exitCode;
+        }
+
+        private static int Run(SparseCopyArguments parsed, Interruption interruption)
+        {
             try
             {
                 return parsed.Mode switch
