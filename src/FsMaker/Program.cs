@@ -5,6 +5,9 @@ using ImageTools.FsMaker;
 // fsmaker: build (the default command), plus subcommands. Each subcommand lives in its own file
 // under Commands/ and is registered here; the core library does the work.
 var root = new RootCommand("fsmaker: make bootable MBR disk images from a root filesystem, and build, inspect and clean filesystems");
+// The default command: fsmaker [options] ROOTIMAGE OUTPUTIMAGE, next to the subcommands (a first word that names
+// a subcommand selects it; anything else is ROOTIMAGE).
+ImageTools.FsMaker.Commands.BuildCommand.AddTo(root);
 foreach (var command in CommandRegistry.Subcommands())
 {
     root.Subcommands.Add(command);
