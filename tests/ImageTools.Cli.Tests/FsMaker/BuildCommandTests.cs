@@ -183,6 +183,44 @@ public sealed class BuildCommandTests : IDisposable
     }
 
     [Fact]
+    public void No_kernel_is_accepted_with_no_kernel_and_gives_an_empty_menu_with_the_minimal_modules()
+    {
+        RequireGrub();
+        var tree = RootTree("nokernel", "no kernel");
+        var disk = _work.File("disk.img");
+
+        var r = Cli.FsMaker("--no-kernel", "--grub-modules", "minimal", "--timeout", "7", tree, disk);
+
+        r.ExitCode.Should().Be(0, r.ToString());
+        var boot = CheckedPartition(disk, 2);
+        var cfg = GrubConfigFrom(boot);
+        cfg.Should().Contain("set timeout=7\n").And.NotContain("menuentry");
+        ScriptCheck(cfg);
+        var modules = ExtImageChecks.List(boot, "/boot/grub/i386-pc");
+        modules.Should().Contain(["normal.mod", "linux.mod", "search.mod", "serial.mod", "ext2.mod", "command.lst"]);
+        modules.Should().NotContain("lvm.mod", "the minimal set holds what the menu needs, not every module");
+        modules.Count(m => m.EndsWith(".mod", StringComparison.Ordinal)).Should()
+            .BeLessThan(Directory.GetFiles("/usr/lib/grub/i386-pc", "*.mod").Length / 3);
+    }
+
+    [Fact]
+    public void The_kernel_command_line_follows_root_device_cmdline_and_no_default_console()
+    {
+        RequireGrub();
+        var tree = RootTree("cmdline", "command line");
+        var (kernel, _) = KernelFiles();
+        var disk = _work.File("disk.img");
+
+        var r = Cli.FsMaker("-k", kernel, "--root-device", "LABEL=rootfs", "--cmdline", "quiet init=/bin/sh;x", "--no-default-console", tree, disk);
+
+        r.ExitCode.Should().Be(0, r.ToString());
+        var cfg = GrubConfigFrom(CheckedPartition(disk, 2));
+        cfg.Should().Contain("    linux /boot/vmlinuz root=LABEL=rootfs ro quiet 'init=/bin/sh;x'\n");
+        cfg.Should().NotContain("initrd");
+        ScriptCheck(cfg);
+    }
+
+    [Fact]
     public void Inspect_shows_the_layout_the_root_filesystem_and_the_boot_entries()
     {
         RequireGrub();
