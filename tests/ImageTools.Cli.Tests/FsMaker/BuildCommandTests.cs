@@ -269,6 +269,23 @@ public sealed class BuildCommandTests : IDisposable
         accepted.StdErr.Should().Contain("warning: GRUB cannot read the root filesystem (inline_data)");
     }
 
+    [Fact]
+    public void Help_shows_the_default_command_and_names_the_subcommands_whose_help_stays_their_own()
+    {
+        var help = Cli.FsMaker("--help");
+        help.ExitCode.Should().Be(0, help.ToString());
+        help.StdOut.Should().Contain("fsmaker <ROOTIMAGE> <OUTPUTIMAGE> [options]").And.Contain("-k, --kernel <KERNEL>")
+            .And.Contain("Other commands: mkfs, inspect, extract, export");
+
+        var inspect = Cli.FsMaker("inspect", "--help");
+        inspect.ExitCode.Should().Be(0, inspect.ToString());
+        inspect.StdOut.Should().Contain("fsmaker inspect <IMAGE> [options]").And.NotContain("ROOTIMAGE");
+
+        var missing = Cli.FsMaker();
+        missing.ExitCode.Should().Be(1);
+        missing.StdErr.Should().Contain("Required argument 'ROOTIMAGE' missing");
+    }
+
     public static TheoryData<string> Failures() => new()
     {
         "no kernel", "no GRUB files", "GRUB_DIR without GRUB files", "size too small", "random bytes", "an ISO", "a whole disk", "an empty file",
