@@ -11,6 +11,7 @@ namespace ImageTools.Cli.Tests.SparseCopy;
 /// images), and a damaged image, a damaged bmap or a bmap of another image each fail with their own exit code,
 /// leaving no output behind.
 /// </summary>
+[Trait("Category", "AotSmoke")]
 public sealed class BmapTests : IDisposable
 {
     private const long ImageSize = (24L << 20) + 1536; // not a whole number of 4 KiB blocks
