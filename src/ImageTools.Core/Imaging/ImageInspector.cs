@@ -2,6 +2,7 @@ using ImageTools.Core.Ext.OnDisk;
 using ImageTools.Core.Ext.Reader;
 using ImageTools.Core.Imaging.Iso9660;
 using ImageTools.Core.Partitions;
+using ImageTools.Core.Streams;
 
 namespace ImageTools.Core.Imaging;
 
@@ -274,7 +275,7 @@ public static class ImageInspector
             }
             // A partition running past the end of the image is inspected as far as the image goes.
             var length = Math.Min(partition.Length, stream.Length - partition.Offset);
-            using var window = new PartitionStream(stream, partition.Offset, length, writable: false, leaveOpen: true, name: $"{name} partition {partition.Number}");
+            using var window = new SubStream(stream, partition.Offset, length, name: $"{name} partition {partition.Number}");
             partitionReport.Content = InspectContent(window, $"{name} partition {partition.Number}", nesting + 1, cancellationToken);
         }
         ResolveBootMenuFilesystems(tableReport);
