@@ -151,7 +151,7 @@ public static class BootableDiskBuilder
         }
 
         // 2. The root steps (scrub, first boot...), on the copy in the disk.
-        using var rootWindow = new PartitionStream(disk, layout.RootPartitionOffset, layout.RootPartitionLength, writable: true, leaveOpen: true, name: rootName);
+        using var rootWindow = new SubStream(disk, layout.RootPartitionOffset, layout.RootPartitionLength, writable: true, name: rootName);
         var rootBytes = root.Kind == RootInputKind.FilesystemImage ? root.FilesystemBytes : rootBuild!.SizeBytes;
         var stepReports = new List<(string, IReadOnlyList<string>)>();
         foreach (var step in options.RootSteps)
@@ -391,7 +391,7 @@ public static class BootableDiskBuilder
             return;
         }
         using var image = ImageFile.OpenRead(root.Path);
-        using var window = new PartitionStream(image, 0, root.FilesystemBytes, writable: false, leaveOpen: true, name: root.Path);
+        using var window = new SubStream(image, 0, root.FilesystemBytes, name: root.Path);
         var kernels = FindKernels(window, root.Path, []);
         if (kernels.Count == 0)
         {
