@@ -21,9 +21,10 @@ public static class ImageFile
             var kind = e is FileNotFoundException or DirectoryNotFoundException ? ErrorKind.NotFound : ErrorKind.SourceUnreadable;
             throw new ImageToolsException(kind, $"{path}: cannot open it: {e.Message}", e) { Path = path };
         }
-        if (file.Length == 0 && DeviceLength.Of(file.SafeFileHandle) is long size)
+        // fstat gives a block device no size, so FileStream.Length is 0; the platform asks the device (BLKGETSIZE64).
+        if (file.Length == 0 && PlatformIo.Current.GetIdentity(file.SafeFileHandle).Kind == FileKind.BlockDevice)
         {
-            return new DeviceStream(file, size);
+            return new DeviceStream(file, PlatformIo.Current.GetBlockDeviceSize(file.SafeFileHandle));
         }
         return file;
     }
