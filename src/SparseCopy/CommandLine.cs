@@ -43,7 +43,7 @@ public static class CommandLine
               --list               print IMAGE's partition table like sfdisk -l (with --json: as JSON)
               --partition N        copy only partition N of SOURCE
               --to-partition N     write SOURCE into partition N of the existing disk image or disk DEST
-              --grow               after copying a disk to a larger DEST (a device, or -f SIZE), extend
+              --grow               after copying a whole disk to a device or to a file of -f SIZE, extend
                                    the last partition to DEST's end (the file system inside is not resized)
         A DEST smaller than SOURCE is fine when every partition ends within it.
 
