@@ -56,7 +56,7 @@ public static class CommandLine
         Example: sparsecopy -f2G /dev/null disk.img   (a 2 GiB sparse file)
         """;
 
-    // Options are fields so that a new mode can read its own (see docs/sparsecopy.md, "Adding a mode").
+    // Options are fields so that a new mode can read its own (see docs/sparsecopy.md, "How the command is laid out").
     private static readonly Option<bool> OverlayOption = new("--overlay", "-o");
     private static readonly Option<bool> NoCheckOption = new("--nocheck", "-n");
     private static readonly Option<bool> QuietOption = new("--quiet", "-q");
