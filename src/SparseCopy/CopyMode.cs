@@ -154,9 +154,7 @@ public static class CopyMode
         }
         else if (disk.NothingToGrow)
         {
-            notes.Add(disk.DestinationSize is { } size && disk.SourceLength is { } sourceLength && size <= sourceLength
-                ? "--grow: DEST is not larger than SOURCE, so there is nothing to grow"
-                : "--grow: the last partition already reaches DEST's end; nothing to grow");
+            notes.Add("--grow: the last partition already reaches DEST's end; nothing to grow");
         }
         return notes;
     }
