@@ -87,6 +87,27 @@ public sealed class BlockDeviceTests : IDisposable
         device.KernelSeesPartition(2).Should().BeTrue();
     }
 
+    /// <summary>
+    /// Observable on any kernel, with or without an MBR parser: a partition the kernel knows of but the new
+    /// table lacks (added by hand with BLKPG through addpart) is gone after the copy only if the kernel re-read
+    /// the table; without BLKRRPART it would stay until the next reboot.
+    /// </summary>
+    [Fact]
+    public void CopyToAUsedDisk_KernelForgetsAPartitionTheNewTableLacks()
+    {
+        var image = PartitionedImage();
+        using var device = UsedDisk();
+        var addpart = ExternalTools.Require("addpart");
+        var add = ProcessRunner.Run(addpart, device.Path, "3", "102400", "8192");
+        add.ExitCode.Should().Be(0, add.ToString());
+        device.KernelSeesPartition(3).Should().BeTrue("addpart told the kernel about partition 3");
+
+        var r = Run(image, device.Path);
+
+        r.ExitCode.Should().Be(0, r.ToString());
+        device.KernelSeesPartition(3).Should().BeFalse("the image's table has two partitions, and the kernel re-read it");
+    }
+
     [Fact]
     public void ReadBackBlankCheck_OnADevice_WritesZerosWhereNeeded()
     {
