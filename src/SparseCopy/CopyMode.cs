@@ -1,3 +1,4 @@
+using ImageTools.CommandLineSupport;
 using System.Globalization;
 using System.Text.Json;
 using ImageTools.Core;
@@ -48,7 +49,7 @@ public static class CopyMode
         CopyOutcome outcome;
         try
         {
-            outcome = CopyJob.Run(request, progress, interruption.Watch, interruption.Token);
+            outcome = CopyJob.Run(request, progress, target => interruption.OnForcedExit(target.Abort), interruption.Token);
         }
         finally
         {

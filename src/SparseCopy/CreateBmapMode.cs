@@ -1,3 +1,4 @@
+using ImageTools.CommandLineSupport;
 using System.Globalization;
 using System.Text.Json;
 using ImageTools.Core;
