@@ -1,8 +1,8 @@
-using ImageTools.CommandLineSupport;
 using System.Globalization;
 using System.Text.Json;
-using ImageTools.Core;
+using ImageTools.CommandLineSupport;
 using ImageTools.Core.Sparse.Bmap;
+using ImageTools.Core;
 
 namespace ImageTools.SparseCopy;
 
