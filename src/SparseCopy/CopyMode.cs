@@ -1,10 +1,10 @@
 using System.Globalization;
 using System.Text.Json;
 using ImageTools.CommandLineSupport;
+using ImageTools.Core;
 using ImageTools.Core.Platform;
 using ImageTools.Core.Sparse;
 using ImageTools.Core.Streams;
-using ImageTools.Core;
 
 namespace ImageTools.SparseCopy;
 

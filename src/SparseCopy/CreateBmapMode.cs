@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
 using ImageTools.CommandLineSupport;
-using ImageTools.Core.Sparse.Bmap;
 using ImageTools.Core;
+using ImageTools.Core.Sparse.Bmap;
 
 namespace ImageTools.SparseCopy;
 
