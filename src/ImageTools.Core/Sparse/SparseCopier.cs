@@ -188,8 +188,29 @@ public sealed class SparseCopier
         public List<BlockRun> Runs { get; } = new();
     }
 
-    /// <summary>Runs the reader thread and the writer loop; returns the bytes of SOURCE copied.</summary>
-    private long Pump(DataSource source)
+    /// <summary>Reads, classifies and writes SOURCE; returns the bytes of SOURCE copied.</summary>
+    private long Pump(DataSource source) => source.IsCheapToRead ? PumpInline(source) : PumpPipelined(source);
+
+    /// <summary>
+    /// One thread: read a buffer, write it, read the next, as cp does. For a source whose reads cost little CPU
+    /// and little waiting (a regular file, usually in the page cache): a second thread would only add hand-offs,
+    /// and on a busy machine their spinning (sched_yield) costs more than the overlap gains.
+    /// </summary>
+    private long PumpInline(DataSource source)
+    {
+        var buffer = new ChunkBuffer(_chunkSize);
+        long end = 0;
+        var finished = false;
+        Produce(source, _ => buffer, _ => { }, chunk => finished = finished || !Consume(source, chunk, ref end), _cancellation);
+        _cancellation.ThrowIfCancellationRequested();
+        return end;
+    }
+
+    /// <summary>
+    /// The reader (and decompressor) on its own thread, the writer on this one, buffers handed between them:
+    /// decompression overlaps writing, and a pipe's or a device's waits overlap the other side's work.
+    /// </summary>
+    private long PumpPipelined(DataSource source)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_cancellation);
         using var free = new BlockingCollection<ChunkBuffer>(new ConcurrentQueue<ChunkBuffer>());
@@ -204,7 +225,7 @@ public sealed class SparseCopier
         {
             try
             {
-                Produce(source, free, filled, stop.Token);
+                Produce(source, t => free.Take(t), b => free.Add(b), chunk => filled.Add(chunk, stop.Token), stop.Token);
             }
             catch (Exception e)
             {
@@ -226,42 +247,14 @@ public sealed class SparseCopier
         {
             foreach (var chunk in filled.GetConsumingEnumerable(stop.Token))
             {
-                _cancellation.ThrowIfCancellationRequested();
-                if (chunk.IsEnd)
+                if (!Consume(source, chunk, ref end))
                 {
-                    end = chunk.Offset;
                     break;
                 }
-                if (chunk.Buffer == null)
+                if (chunk.Buffer != null)
                 {
-                    HashZeros(chunk.Length);
-                    if (source.GapsAreUnused && _target.CanSkip)
-                    {
-                        _sparse += chunk.Length; // unused space (unmapped bmap blocks): DEST keeps what it holds
-                    }
-                    else
-                    {
-                        ZeroRun(chunk.Offset, chunk.Length);
-                    }
-                }
-                else
-                {
-                    _sourceHash?.AppendData(chunk.Buffer.Data, 0, (int)chunk.Length);
-                    foreach (var run in chunk.Buffer.Runs)
-                    {
-                        if (run.IsData)
-                        {
-                            WriteData(chunk.Offset + run.Start, chunk.Buffer.Data.AsSpan(run.Start, run.Length));
-                        }
-                        else
-                        {
-                            ZeroRun(chunk.Offset + run.Start, run.Length);
-                        }
-                    }
                     free.Add(chunk.Buffer);
                 }
-                _done = chunk.Offset + chunk.Length;
-                _progress?.Report(new CopyProgress(_done, source.Length, _written, _clock.Elapsed));
             }
         }
         finally
@@ -281,11 +274,52 @@ public sealed class SparseCopier
         return end;
     }
 
+    /// <summary>The writer's part: acts on one chunk; false at the end of SOURCE (<paramref name="end"/> then holds its length).</summary>
+    private bool Consume(DataSource source, Chunk chunk, ref long end)
+    {
+        _cancellation.ThrowIfCancellationRequested();
+        if (chunk.IsEnd)
+        {
+            end = chunk.Offset;
+            return false;
+        }
+        if (chunk.Buffer == null)
+        {
+            HashZeros(chunk.Length);
+            if (source.GapsAreUnused && _target.CanSkip)
+            {
+                _sparse += chunk.Length; // unused space (unmapped bmap blocks): DEST keeps what it holds
+            }
+            else
+            {
+                ZeroRun(chunk.Offset, chunk.Length);
+            }
+        }
+        else
+        {
+            _sourceHash?.AppendData(chunk.Buffer.Data, 0, (int)chunk.Length);
+            foreach (var run in chunk.Buffer.Runs)
+            {
+                if (run.IsData)
+                {
+                    WriteData(chunk.Offset + run.Start, chunk.Buffer.Data.AsSpan(run.Start, run.Length));
+                }
+                else
+                {
+                    ZeroRun(chunk.Offset + run.Start, run.Length);
+                }
+            }
+        }
+        _done = chunk.Offset + chunk.Length;
+        _progress?.Report(new CopyProgress(_done, source.Length, _written, _clock.Elapsed));
+        return true;
+    }
+
     /// <summary>
     /// The reader: emits holes (never read) and buffers of data, each starting on the block grid and
     /// (but for the last) a whole number of blocks long, so every block is judged whole.
     /// </summary>
-    private void Produce(DataSource source, BlockingCollection<ChunkBuffer> free, BlockingCollection<Chunk> filled, CancellationToken token)
+    private void Produce(DataSource source, Func<CancellationToken, ChunkBuffer> takeFree, Action<ChunkBuffer> returnFree, Action<Chunk> emit, CancellationToken token)
     {
         long B = _blockSize;
         long position = 0;
@@ -300,20 +334,20 @@ public sealed class SparseCopier
                 var end = knownLength ?? position;
                 if (end > position)
                 {
-                    filled.Add(new Chunk(position, end - position, null, false), token);
+                    emit(new Chunk(position, end - position, null, false));
                 }
-                filled.Add(new Chunk(Math.Max(end, position), 0, null, true), token);
+                emit(new Chunk(Math.Max(end, position), 0, null, true));
                 return;
             }
             // Skip the hole before the block holding the extent's first byte.
             var firstBlock = extent.Offset / B * B;
             if (firstBlock > position)
             {
-                filled.Add(new Chunk(position, firstBlock - position, null, false), token);
+                emit(new Chunk(position, firstBlock - position, null, false));
                 position = firstBlock;
             }
 
-            var chunkBuffer = free.Take(token);
+            var chunkBuffer = takeFree(token);
             var buffer = chunkBuffer.Data;
             // Never past a known end: a partial last block stays partial.
             var chunkEnd = knownLength is { } lengthCap ? Math.Min(position + _chunkSize, lengthCap) : position + _chunkSize;
@@ -380,21 +414,21 @@ public sealed class SparseCopier
                 {
                     Classify(buffer.AsSpan(classified, filledLength - classified), classified, _blockSize, runs);
                 }
-                filled.Add(new Chunk(position, chunkEnd - position, chunkBuffer, false), token);
+                emit(new Chunk(position, chunkEnd - position, chunkBuffer, false));
             }
             else
             {
-                free.Add(chunkBuffer, token);
+                returnFree(chunkBuffer);
             }
             position = chunkEnd;
             if (endOfSource)
             {
-                filled.Add(new Chunk(position, 0, null, true), token);
+                emit(new Chunk(position, 0, null, true));
                 return;
             }
             if (knownLength is { } len && position >= len)
             {
-                filled.Add(new Chunk(len, 0, null, true), token);
+                emit(new Chunk(len, 0, null, true));
                 return;
             }
         }
