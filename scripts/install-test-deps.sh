@@ -19,6 +19,7 @@ packages=(
   cpio kmod        # building the initramfs, reading module dependencies
   zstd xz-utils bzip2 gzip  # compressed inputs
   attr acl         # setfattr/getfattr/setfacl: xattr round trips
+  tar python3      # GNU tar archives of every format for the mkfs tests; python3 makes a socket node
   xorriso          # ISO 9660 / El Torito images that fsmaker inspect must recognise
   squashfs-tools   # mksquashfs: a format inspect names but does not read
   clang zlib1g-dev # Native AOT publishing

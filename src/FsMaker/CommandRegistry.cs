@@ -7,6 +7,7 @@ internal static class CommandRegistry
 {
     public static IEnumerable<Command> Subcommands()
     {
+        yield return Commands.MkfsCommand.Create();
         yield return Commands.InspectCommand.Create();
         yield return Commands.ExtractCommand.Create();
         yield return Commands.ExportCommand.Create();
