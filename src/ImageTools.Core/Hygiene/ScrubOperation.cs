@@ -38,6 +38,7 @@ public static class ScrubOperations
         new Operations.MachineIdOperation(),
         new Operations.PasswordsOperation(),
         new Operations.JournalOperation(),
+        new Operations.FreeSpaceOperation(),
     ];
 
     public static ScrubOperation? Find(string name) => All.FirstOrDefault(o => o.Name == name);

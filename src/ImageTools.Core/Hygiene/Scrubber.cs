@@ -33,21 +33,35 @@ public static class Scrubber
         var reported = 0;
         void Flush()
         {
-            while (reported < context.Changes.Count)
+            for (; reported < context.Changes.Count; reported++)
             {
-                options.OnChange?.Invoke(context.Changes[reported++]);
+                options.OnChange?.Invoke(context.Changes[reported]);
             }
         }
-        foreach (var operation in operations)
+        // The first-boot files go in before the last operations that only zero (journal, free space), so
+        // that whatever installing them frees is covered too.
+        var zeroingLast = operations.Where(o => o is Operations.JournalOperation or Operations.FreeSpaceOperation).ToList();
+        var executed = new List<string>();
+        void Run(ScrubOperation operation)
         {
             context.Operation = operation.Name;
             operation.Run(context);
+            executed.Add(operation.Name);
             Flush();
+        }
+        foreach (var operation in operations.Except(zeroingLast))
+        {
+            Run(operation);
         }
         if (options.FirstBoot is { } firstBoot)
         {
             FirstBootInstaller.Install(context, firstBoot);
+            executed.Add("first-boot");
             Flush();
+        }
+        foreach (var operation in zeroingLast)
+        {
+            Run(operation);
         }
         var changes = editor.CollectChanges();
         var notes = new List<string>();
@@ -65,7 +79,7 @@ public static class Scrubber
             Image = image.Description,
             FilesystemType = ExtFeatureSupport.NameOf(editor.FileSystem.Kind),
             DryRun = options.DryRun,
-            Operations = operations.Select(o => o.Name).Concat(options.FirstBoot != null ? ["first-boot"] : []).ToList(),
+            Operations = executed,
             Changes = context.Changes,
             Notes = notes,
             BlocksFreed = editor.BlocksFreed,

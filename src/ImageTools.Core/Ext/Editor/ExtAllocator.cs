@@ -299,6 +299,40 @@ internal sealed class ExtAllocator
         return merged;
     }
 
+    /// <summary>
+    /// Runs of free blocks, group by group, in initialised groups (a BLOCK_UNINIT group was never written
+    /// to since mke2fs, so there is nothing old in it).
+    /// </summary>
+    public IEnumerable<PhysicalRun> FreeRuns()
+    {
+        for (uint group = 0; group < _groupCount; group++)
+        {
+            var state = State(group);
+            if (IsBlockUninit(state) || state.Descriptor.FreeBlocksCount == 0)
+            {
+                continue;
+            }
+            var bitmap = BlockBitmap(group);
+            var first = _fs.GroupFirstBlock(group);
+            var blocks = BlocksInGroup(group);
+            var bit = 0;
+            while (bit < blocks)
+            {
+                if ((bitmap[bit >> 3] & (1 << (bit & 7))) != 0)
+                {
+                    bit++;
+                    continue;
+                }
+                var start = bit;
+                while (bit < blocks && (bitmap[bit >> 3] & (1 << (bit & 7))) == 0)
+                {
+                    bit++;
+                }
+                yield return new PhysicalRun(first + (ulong)start, (ulong)(bit - start));
+            }
+        }
+    }
+
     private int BlocksInGroup(uint group) =>
         (int)Math.Min(_sb.BlocksPerGroup, _sb.BlocksCount - _fs.GroupFirstBlock(group));
 

@@ -14,13 +14,17 @@ public sealed class JournalOperation : ScrubOperation
 
     public override void Run(ScrubContext context)
     {
-        var blocks = context.Editor.ZeroJournalHistory();
-        if (blocks == 0)
+        var sb = context.FileSystem.Superblock;
+        if (!sb.FeatureCompat.HasFlag(Ext.OnDisk.CompatFeatures.HasJournal) || sb.JournalInode == 0)
         {
             context.Note("no internal journal");
             return;
         }
-        var inode = context.FileSystem.Superblock.JournalInode;
-        context.Report(ScrubAction.Zeroed, $"<journal inode {inode}>", $"{blocks} blocks, {ScrubContext.Size(blocks * (ulong)context.FileSystem.BlockSize)}; those already zero stay untouched");
+        var blocks = context.Editor.ZeroJournalHistory();
+        if (blocks > 0)
+        {
+            context.Report(ScrubAction.Zeroed, $"<journal inode {sb.JournalInode}>",
+                $"{blocks} blocks of old transactions, {ScrubContext.Size(blocks * (ulong)context.FileSystem.BlockSize)}");
+        }
     }
 }

@@ -146,34 +146,26 @@ public static partial class EditorTestKit
     }
 
     /// <summary>
-    /// Bytes of the file that hold data, by SEEK_DATA/SEEK_HOLE: what "sparse" means (st_blocks also counts
-    /// the host filesystem's own extent blocks, which move with fragmentation).
+    /// Bytes the host filesystem has allocated to the file's data: the sum of its extents as FIEMAP reports
+    /// them after a sync (<c>filefrag -s -v</c>: delayed allocations are placed first), written and unwritten alike. This is what "sparse" means here. Neither
+    /// SEEK_DATA (which counts an unwritten extent as data once its pages are in the page cache, i.e. after
+    /// merely reading it) nor st_blocks (which also counts the host's own extent-tree blocks) measures it.
     /// </summary>
     public static long DataBytes(string path)
     {
-        using var file = File.OpenHandle(path);
-        var fd = (int)file.DangerousGetHandle();
-        var size = RandomAccess.GetLength(file);
-        long total = 0, offset = 0;
-        while (offset < size)
+        var r = ProcessRunner.Run(ExternalTools.Require("filefrag"), "-s", "-v", "-b4096", path);
+        r.ExitCode.Should().Be(0, r.ToString());
+        long blocks = 0;
+        foreach (Match m in FilefragExtent().Matches(r.StdOut))
         {
-            var data = LSeek(fd, offset, SeekData);
-            if (data < 0)
-            {
-                break;
-            }
-            var hole = LSeek(fd, data, SeekHole);
-            total += hole - data;
-            offset = hole;
+            blocks += long.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
         }
-        return total;
+        return blocks * 4096;
     }
 
-    private const int SeekData = 3;
-    private const int SeekHole = 4;
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "lseek64", SetLastError = true)]
-    private static extern long LSeek(int fd, long offset, int whence);
+    // "   3:       22..      36:   37913551..  37913565:     15:   37913344:"
+    [GeneratedRegex(@"^\s*\d+:\s+\d+\.\.\s*\d+:\s+\d+\.\.\s*\d+:\s+(\d+):", RegexOptions.Multiline)]
+    private static partial Regex FilefragExtent();
 
     /// <summary>Whether <paramref name="needle"/> occurs anywhere in the file (streamed; overlaps between chunks handled).</summary>
     public static bool Contains(string path, byte[] needle)
