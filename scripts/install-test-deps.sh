@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   e2fsprogs        # e2fsck, debugfs, dumpe2fs, mke2fs: the judges of every filesystem we write
   fdisk            # sfdisk: reads back partition tables
-  util-linux       # losetup (block-device tests), blkid
+  util-linux mount # losetup, mount, umount (block-device and disk-full tests), blkid
   genext2fs        # benchmark peer
   bmap-tools       # bmaptool: bmap interoperability
   dosfstools       # mkfs.fat: FAT boot sectors must not be taken for partition tables

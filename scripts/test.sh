@@ -16,6 +16,20 @@ trap 'rm -rf "$results"' EXIT
 set +e
 dotnet test ImageTools.sln -c Release --logger "trx;LogFilePrefix=run" --results-directory "$results" "$@"
 rc=$?
+# Users run the Native AOT executables: publish them once and run the CLI smoke tests against them
+# (IMAGETOOLS_BIN_DIR makes TestSupport's Cli use them). Skipped when a filter narrows the run.
+if [ "$rc" -eq 0 ] && [ $# -eq 0 ] && [ "${IMAGETOOLS_SKIP_AOT:-}" != "1" ]; then
+  aot_bin="$PWD/artifacts/bin"
+  if bash scripts/publish.sh "$aot_bin" >"$results/publish.log" 2>&1; then
+    IMAGETOOLS_BIN_DIR="$aot_bin" dotnet test tests/ImageTools.Cli.Tests -c Release --no-build \
+      --filter "Category=AotSmoke" --logger "trx;LogFilePrefix=aot" --results-directory "$results"
+    rc=$?
+  else
+    cat "$results/publish.log" >&2
+    echo "test.sh: Native AOT publishing failed" >&2
+    rc=1
+  fi
+fi
 set -e
 
 passed=0; failed=0; skipped=0

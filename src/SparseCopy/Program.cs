@@ -1,2 +1,60 @@
-// Placeholder entry point until the tool's issue lands.
-return 0;
+using ImageTools.Core;
+
+namespace ImageTools.SparseCopy
+{
+    /// <summary>sparsecopy: parse the command line, run the mode, map failures to exit codes. Nothing else lives here.</summary>
+    public static class Program
+    {
+        public static int Main(string[] args)
+        {
+            SparseCopyArguments parsed;
+            try
+            {
+                parsed = CommandLine.Parse(args);
+            }
+            catch (ImageToolsException e)
+            {
+                Console.Error.WriteLine($"sparsecopy: {e.Message}");
+                Console.Error.WriteLine("Try 'sparsecopy -h' for the options.");
+                return ExitCodes.For(e.Kind);
+            }
+
+            using var interruption = new Interruption();
+            var exitCode = Run(parsed, interruption);
+            if (!interruption.ClaimExit())
+            {
+                Thread.Sleep(Timeout.Infinite); // the interrupt watchdog is ending the process with its own code
+            }
+            return exitCode;
+        }
+
+        private static int Run(SparseCopyArguments parsed, Interruption interruption)
+        {
+            try
+            {
+                return parsed.Mode switch
+                {
+                    Mode.Help => Help(),
+                    Mode.Copy => CopyMode.Run(parsed, interruption),
+                    _ => throw new InvalidOperationException($"mode {parsed.Mode} has no runner"),
+                };
+            }
+            catch (ImageToolsException e)
+            {
+                Console.Error.WriteLine($"sparsecopy: {e.Message}");
+                return e.Kind == ErrorKind.Cancelled ? interruption.ExitCode : ExitCodes.For(e.Kind);
+            }
+            catch (OutOfMemoryException)
+            {
+                Console.Error.WriteLine("sparsecopy: out of memory");
+                return ExitCodes.OutOfMemory;
+            }
+        }
+
+        private static int Help()
+        {
+            Console.Error.WriteLine(CommandLine.Usage);
+            return ExitCodes.Success;
+        }
+    }
+}

@@ -17,6 +17,12 @@ public static class FileFacts
     /// <summary>Bytes allocated on disk (st_blocks × 512), as <c>stat -c %b</c> reports.</summary>
     public static long AllocatedBytes(string path)
     {
+        // Flush first: before write-back, ext4's delayed allocation may count blocks (extent-tree blocks
+        // among them) that are not final, and two files written the same way could differ by a block.
+        using (var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        {
+            RandomAccess.FlushToDisk(handle);
+        }
         var r = ProcessRunner.Run("stat", "-c", "%b %B", path);
         if (r.ExitCode != 0)
         {

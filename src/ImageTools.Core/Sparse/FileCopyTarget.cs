@@ -1,0 +1,153 @@
+using ImageTools.Core.Platform;
+using Microsoft.Win32.SafeHandles;
+
+namespace ImageTools.Core.Sparse;
+
+/// <summary>
+/// A regular DEST file. A new (or replaced) file is written under a temporary name in the same folder and
+/// renamed over DEST only when complete, so a failure or Ctrl-C never leaves a partial file; with
+/// <c>--overlay</c> the existing file is written in place and only the ranges SOURCE covers change.
+/// </summary>
+public sealed class FileCopyTarget : HandleCopyTarget
+{
+    private readonly string _finalPath;
+    private readonly string? _temporaryPath;
+    private readonly long _originalLength;
+    private bool _committed;
+
+    private FileCopyTarget(string name, string finalPath, string? temporaryPath, SafeFileHandle handle, long originalLength, IPlatformIo platform)
+        : base(name, handle, FileKind.RegularFile, 0, knownZeroFrom: originalLength, capacity: null, ownsHandle: true, platform)
+    {
+        _finalPath = finalPath;
+        _temporaryPath = temporaryPath;
+        _originalLength = originalLength;
+    }
+
+    /// <summary>The temporary file being written, or null when writing in place.</summary>
+    public string? TemporaryPath => _committed ? null : _temporaryPath;
+
+    /// <summary>The file DEST will be once committed (symlinks resolved).</summary>
+    public string FinalPath => _finalPath;
+
+    /// <summary>
+    /// Opens <paramref name="path"/> as DEST. Without <paramref name="overlay"/> (or when the file does not exist)
+    /// a temporary beside it is written and later renamed over it, keeping an existing file's permissions.
+    /// </summary>
+    public static FileCopyTarget Open(string path, bool overlay, IPlatformIo? platform = null)
+    {
+        platform ??= PlatformIo.Current;
+        var finalPath = ResolveLinks(path);
+        var identity = platform.GetIdentity(finalPath);
+        if (identity.Kind == FileKind.Directory)
+        {
+            throw new ImageToolsException(ErrorKind.WrongInputKind, $"DEST {path} is a directory; give the path of the file to write") { Path = path };
+        }
+        if (identity.Exists && identity.Kind != FileKind.RegularFile)
+        {
+            throw new ImageToolsException(ErrorKind.WrongInputKind, $"DEST {path} is a {identity.Kind}, not a regular file") { Path = path };
+        }
+        var folder = Path.GetDirectoryName(Path.GetFullPath(finalPath)) ?? ".";
+        if (!Directory.Exists(folder))
+        {
+            throw new ImageToolsException(ErrorKind.DestinationUnwritable, $"cannot create DEST {path}: folder {folder} does not exist") { Path = path };
+        }
+
+        if (overlay && identity.Exists)
+        {
+            try
+            {
+                var handle = File.OpenHandle(finalPath, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite);
+                return new FileCopyTarget(path, finalPath, null, handle, RandomAccess.GetLength(handle), platform);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ImageToolsException(ErrorKind.DestinationUnwritable, $"cannot open DEST {path} for writing: {e.Message}", e) { Path = path };
+            }
+        }
+
+        var temporary = Path.Combine(folder, $".{Path.GetFileName(finalPath)}.sparsecopy-{Guid.NewGuid():N}.tmp");
+        try
+        {
+            var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+            if (!OperatingSystem.IsWindows())
+            {
+                // A replaced DEST keeps its permission bits; a new one gets rw-r--r-- like cp.
+                var mode = identity.Exists
+                    ? (UnixFileMode)(identity.UnixMode & 0x1FF)
+                    : UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+                File.SetUnixFileMode(handle, mode);
+            }
+            return new FileCopyTarget(path, finalPath, temporary, handle, 0, platform);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ImageToolsException(ErrorKind.DestinationUnwritable, $"cannot create DEST {path} (temporary {temporary}): {e.Message}", e) { Path = path };
+        }
+    }
+
+    public override void Finish(long endOffset, long? finalSize)
+    {
+        var size = finalSize ?? Math.Max(endOffset, _originalLength);
+        try
+        {
+            RandomAccess.SetLength(Handle, size);
+        }
+        catch (IOException e)
+        {
+            throw new ImageToolsException(ErrorKind.TruncateFailed, $"cannot set the size of DEST {Name} to {size} bytes: {e.Message}", e) { Path = Name };
+        }
+    }
+
+    public override TargetCompletion Commit(CancellationToken cancellation)
+    {
+        if (_temporaryPath != null && !_committed)
+        {
+            try
+            {
+                File.Move(_temporaryPath, _finalPath, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new ImageToolsException(ErrorKind.WriteFailed, $"cannot rename {_temporaryPath} to DEST {_finalPath}: {e.Message}", e) { Path = Name };
+            }
+            _committed = true;
+        }
+        return new TargetCompletion(null);
+    }
+
+    public override void Abort()
+    {
+        if (_temporaryPath != null && !_committed)
+        {
+            try
+            {
+                File.Delete(_temporaryPath);
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Follows symlinks so that a link to an image replaces the image, not the link.</summary>
+    private static string ResolveLinks(string path)
+    {
+        try
+        {
+            var info = new FileInfo(path);
+            if (info.LinkTarget == null)
+            {
+                return path;
+            }
+            var target = info.ResolveLinkTarget(returnFinalTarget: true);
+            return target?.FullName ?? path;
+        }
+        catch (IOException)
+        {
+            return path;
+        }
+    }
+}

@@ -1,0 +1,170 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using ImageTools.Core;
+using ImageTools.Core.Sparse;
+
+namespace ImageTools.SparseCopy;
+
+/// <summary>
+/// sparsecopy's command line: v0.10's options exactly (short options take their value attached or separate,
+/// bundling like <c>-qn</c>, the last of a repeated option wins) plus the new long options. Parsing yields a
+/// <see cref="SparseCopyArguments"/>; sizes are converted only once <c>-b</c> is known, since bare numbers
+/// count blocks.
+/// </summary>
+public static class CommandLine
+{
+    public const string Usage = """
+        usage: sparsecopy [OPTIONS] SOURCE DEST
+        Copy SOURCE to DEST, leaving holes where SOURCE has zeros and never reading SOURCE's holes.
+        SOURCE and DEST: a file, a block device, or - (stdin / stdout). gzip, zstd, xz and bzip2 input
+        is unpacked on the fly.
+
+          -o, --overlay            write over an existing DEST file instead of replacing it
+          -n, --nocheck            skip the blank check: do not make DEST zero where SOURCE is zero
+          -q, --quiet              no final statistics line
+          -m, --maxwrite, --max SIZE  copy at most SIZE bytes of SOURCE
+          -e, --errorremainder     fail (exit 12) if SOURCE holds more than --maxwrite
+          -b, --blocksize SIZE     zero-detection block and unit of bare numbers (default 512;
+                                   a bare number here counts 512-byte blocks)
+          -s, --seek POS           start writing at POS in DEST
+          -f, --finalsize SIZE     make DEST exactly SIZE at the end (files only)
+          -c, --check              refuse (exit 11) unless DEST's first block is all zero
+          -p, --progress           live progress on stderr
+          -y, --syncevery SIZE     flush DEST to disk after every SIZE bytes written
+              --skip POS           start reading SOURCE at POS
+              --no-decompress      copy compressed SOURCE as it is
+              --json               print the summary as JSON (stdout; stderr when DEST is -)
+              --verify             read DEST back and compare SHA-256 with SOURCE
+              --blank-check MODE   auto (zero with the OS where cheap, else read back) or readback
+          -h, --help               this text
+
+        SIZE: a number of blocks, or a number with B, K, M, G, T, P or E (powers of 1024).
+        Example: sparsecopy -f2G /dev/null disk.img   (a 2 GiB sparse file)
+        """;
+
+    // Options are fields so that a new mode can read its own (see docs/sparsecopy.md, "Adding a mode").
+    private static readonly Option<bool> OverlayOption = new("--overlay", "-o");
+    private static readonly Option<bool> NoCheckOption = new("--nocheck", "-n");
+    private static readonly Option<bool> QuietOption = new("--quiet", "-q");
+    private static readonly Option<string[]> MaxOption = ValueOption("--maxwrite", "--max", "-m");
+    private static readonly Option<bool> ErrorRemainderOption = new("--errorremainder", "-e");
+    private static readonly Option<string[]> BlockSizeOption = ValueOption("--blocksize", "-b");
+    private static readonly Option<string[]> SeekOption = ValueOption("--seek", "-s");
+    private static readonly Option<string[]> FinalSizeOption = ValueOption("--finalsize", "-f");
+    private static readonly Option<bool> CheckOption = new("--check", "-c");
+    private static readonly Option<bool> ProgressOption = new("--progress", "-p");
+    private static readonly Option<string[]> SyncEveryOption = ValueOption("--syncevery", "-y");
+    private static readonly Option<bool> HelpOption = new("--help", "-h", "-?");
+    private static readonly Option<string[]> SkipOption = ValueOption("--skip");
+    private static readonly Option<bool> NoDecompressOption = new("--no-decompress");
+    private static readonly Option<bool> JsonOption = new("--json");
+    private static readonly Option<bool> VerifyOption = new("--verify");
+    private static readonly Option<string[]> BlankCheckOption = ValueOption("--blank-check");
+    private static readonly Argument<string[]> PathsArgument = new("paths") { Arity = ArgumentArity.ZeroOrMore };
+
+    private static Option<string[]> ValueOption(string name, params string[] aliases) =>
+        new(name, aliases) { Arity = ArgumentArity.OneOrMore, AllowMultipleArgumentsPerToken = false };
+
+    private static RootCommand Build()
+    {
+        var root = new RootCommand("sparsecopy: a sparse-aware dd")
+        {
+            OverlayOption, NoCheckOption, QuietOption, MaxOption, ErrorRemainderOption, BlockSizeOption, SeekOption,
+            FinalSizeOption, CheckOption, ProgressOption, SyncEveryOption, SkipOption, NoDecompressOption, JsonOption,
+            VerifyOption, BlankCheckOption, PathsArgument,
+        };
+        // Our own -h (usage on stderr, exit 0, as v0.10); no --version, no directives.
+        foreach (var builtIn in root.Options.Where(o => o is System.CommandLine.Help.HelpOption or VersionOption).ToList())
+        {
+            root.Options.Remove(builtIn);
+        }
+        root.Directives.Clear();
+        root.Options.Add(HelpOption);
+        return root;
+    }
+
+    /// <summary>Parses <paramref name="args"/>; throws <see cref="ImageToolsException"/> (InvalidArgument) on any error.</summary>
+    public static SparseCopyArguments Parse(IReadOnlyList<string> args)
+    {
+        var root = Build();
+        // A SOURCE named "@something" is a file, not a response file.
+        var result = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+        if (result.GetValue(HelpOption))
+        {
+            return new SparseCopyArguments { Mode = Mode.Help };
+        }
+        if (result.Errors.Count > 0)
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument, string.Join("; ", result.Errors.Select(e => e.Message)));
+        }
+        var paths = result.GetValue(PathsArgument) ?? Array.Empty<string>();
+        if (paths.Length != 2)
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument,
+                paths.Length < 2 ? "SOURCE and DEST are required" : $"exactly two paths (SOURCE DEST) expected, got {paths.Length}: {string.Join(' ', paths)}");
+        }
+
+        // -b first: the other sizes count its blocks; -b itself counts 512-byte blocks.
+        var blockSize = Size(result, BlockSizeOption, "--blocksize", SizeParser.DefaultBlockSize) ?? SizeParser.DefaultBlockSize;
+        if (blockSize <= 0 || blockSize > SparseCopyOptions.MaxBlockSize)
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument,
+                $"--blocksize {blockSize} bytes is out of range (1 byte to {SparseCopyOptions.MaxBlockSize >> 20} MiB)");
+        }
+        var syncEvery = Size(result, SyncEveryOption, "--syncevery", blockSize);
+        if (syncEvery == 0)
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument, "--syncevery must be more than 0");
+        }
+
+        var blankCheckText = Last(result, BlankCheckOption);
+        var blankCheck = blankCheckText switch
+        {
+            null or "auto" => BlankCheckMode.Auto,
+            "readback" => BlankCheckMode.ReadBack,
+            _ => throw new ImageToolsException(ErrorKind.InvalidArgument, $"--blank-check '{blankCheckText}': use auto or readback (-n turns the check off)"),
+        };
+
+        return new SparseCopyArguments
+        {
+            Mode = Mode.Copy,
+            Paths = paths,
+            Overlay = result.GetValue(OverlayOption),
+            NoBlankCheck = result.GetValue(NoCheckOption),
+            Quiet = result.GetValue(QuietOption),
+            MaxBytes = Size(result, MaxOption, "--maxwrite", blockSize),
+            FailIfMore = result.GetValue(ErrorRemainderOption),
+            BlockSize = blockSize,
+            Seek = Size(result, SeekOption, "--seek", blockSize) ?? 0,
+            FinalSize = Size(result, FinalSizeOption, "--finalsize", blockSize),
+            CheckFirstBlock = result.GetValue(CheckOption),
+            Progress = result.GetValue(ProgressOption),
+            SyncEvery = syncEvery,
+            Skip = Size(result, SkipOption, "--skip", blockSize) ?? 0,
+            NoDecompress = result.GetValue(NoDecompressOption),
+            Json = result.GetValue(JsonOption),
+            Verify = result.GetValue(VerifyOption),
+            BlankCheck = blankCheck,
+        };
+    }
+
+    private static string? Last(ParseResult result, Option<string[]> option)
+    {
+        var values = result.GetValue(option);
+        return values is { Length: > 0 } ? values[^1] : null;
+    }
+
+    private static long? Size(ParseResult result, Option<string[]> option, string name, long blockSize)
+    {
+        var text = Last(result, option);
+        if (text == null)
+        {
+            return null;
+        }
+        if (!SizeParser.TryParse(text, blockSize, out var bytes, out var error))
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument, $"{name}: {error}");
+        }
+        return bytes;
+    }
+}
