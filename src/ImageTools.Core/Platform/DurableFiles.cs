@@ -1,19 +1,15 @@
 using System.Runtime.InteropServices;
-using Microsoft.Win32.SafeHandles;
 
 namespace ImageTools.Core.Platform;
 
 /// <summary>
-/// What crash-safe file updates need from the OS: data forced to stable storage, and a directory's
-/// entries (a rename, a new or deleted file) forced there too. On Linux the latter is fsync on the
-/// directory itself (a rename is only durable once its directory is synced); elsewhere the portable
-/// calls are used and directory syncing is a no-op (Windows has no such call; NTFS journals renames).
+/// What crash-safe file updates need from the OS beyond <see cref="IPlatformIo.FlushToDisk"/>: a
+/// directory's entries (a rename, a new or deleted file) forced to stable storage. On Linux that is
+/// fsync on the directory itself (a rename is only durable once its directory is synced); elsewhere it is
+/// a no-op (Windows has no such call; NTFS journals renames).
 /// </summary>
 public static partial class DurableFiles
 {
-    /// <summary>Forces a file's data (and the metadata needed to read it back) to stable storage.</summary>
-    public static void Flush(SafeFileHandle handle) => RandomAccess.FlushToDisk(handle);
-
     /// <summary>Forces the entries of <paramref name="directory"/> to stable storage (Linux: fsync on the directory).</summary>
     public static void FlushDirectory(string directory)
     {

@@ -47,10 +47,12 @@ public sealed class EditableImage : IDisposable
 {
     private readonly SafeFileHandle _handle;
     private readonly long _fileLength;
+    private readonly FileKind _kind;
 
-    private EditableImage(SafeFileHandle handle, string path, int? partition, long fileLength, long baseOffset, long length, string description, string redoLog)
+    private EditableImage(SafeFileHandle handle, FileKind kind, string path, int? partition, long fileLength, long baseOffset, long length, string description, string redoLog)
     {
         _handle = handle;
+        _kind = kind;
         Path = path;
         Partition = partition;
         _fileLength = fileLength;
@@ -87,10 +89,20 @@ public sealed class EditableImage : IDisposable
     public static EditableImage Open(string specification, EditableImageOptions? options = null)
     {
         var (path, partition) = ExtImageOpener.ParseSpecification(specification);
+        var platform = PlatformIo.Current;
+        var kind = platform.GetIdentity(path).Kind;
+        if (kind is not (FileKind.RegularFile or FileKind.BlockDevice))
+        {
+            throw new ImageToolsException(ErrorKind.WrongInputKind, $"{path} is not a regular file or a block device; an image is edited in place") { Path = path };
+        }
         SafeFileHandle handle;
         try
         {
-            handle = File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            // A device is opened exclusively (O_EXCL): the kernel refuses while it or a partition of it is mounted.
+            // A file is locked against a second editor (FileShare.None takes an flock).
+            handle = kind == FileKind.BlockDevice
+                ? platform.OpenBlockDevice(path, write: true)
+                : File.OpenHandle(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
         }
         catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
         {
@@ -98,18 +110,13 @@ public sealed class EditableImage : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            var kind = e is FileNotFoundException or DirectoryNotFoundException ? ErrorKind.NotFound : ErrorKind.DestinationUnwritable;
-            throw new ImageToolsException(kind, $"{path}: cannot open it for editing: {e.Message}", e) { Path = path };
+            var errorKind = e is FileNotFoundException or DirectoryNotFoundException ? ErrorKind.NotFound : ErrorKind.DestinationUnwritable;
+            throw new ImageToolsException(errorKind, $"{path}: cannot open it for editing: {e.Message}", e) { Path = path };
         }
         try
         {
-            var fileLength = RandomAccess.GetLength(handle);
-            var isDevice = false;
-            if (fileLength == 0 && DeviceLength.Of(handle) is long deviceLength)
-            {
-                fileLength = deviceLength;
-                isDevice = true;
-            }
+            var isDevice = kind == FileKind.BlockDevice;
+            var fileLength = isDevice ? platform.GetBlockDeviceSize(handle) : RandomAccess.GetLength(handle);
             var redoLog = options?.RedoLogPath ?? (isDevice
                 ? throw new ImageToolsException(ErrorKind.InvalidArgument,
                     $"{path} is a device: give a redo log path on a persistent filesystem (the same one again after a crash)")
@@ -124,7 +131,7 @@ public sealed class EditableImage : IDisposable
                     $"{path} is {format}-compressed; an image is edited in place, so decompress it first") { Path = path };
             }
             var (baseOffset, length, description, number) = Locate(whole, path, partition, head);
-            var image = new EditableImage(handle, path, number, fileLength, baseOffset, length, description, redoLog);
+            var image = new EditableImage(handle, kind, path, number, fileLength, baseOffset, length, description, redoLog);
             image.Recover();
             return image;
         }
@@ -213,7 +220,7 @@ public sealed class EditableImage : IDisposable
                 $"{RedoLogPath}: the redo log of an interrupted edit belongs to filesystem {new Guid(header.FilesystemUuid, bigEndian: true)}, not to the one in {Description}") { Path = RedoLogPath };
         }
         RedoLog.Replay(RedoLogPath, new Applier(this, null, 0));
-        DurableFiles.Flush(_handle);
+        PlatformIo.Current.FlushToDisk(_handle);
         RedoLog.Delete(RedoLogPath);
         RecoveryNote = $"completed an edit that was interrupted after it was committed (from {RedoLogPath})";
     }
@@ -242,7 +249,7 @@ public sealed class EditableImage : IDisposable
         }
         try
         {
-            DurableFiles.Flush(_handle);
+            PlatformIo.Current.FlushToDisk(_handle);
         }
         catch (IOException e)
         {
@@ -252,7 +259,7 @@ public sealed class EditableImage : IDisposable
         RedoLog.Delete(RedoLogPath);
     }
 
-    /// <summary>Writes into the file at the filesystem's base offset; zeroes without allocating what is already zero.</summary>
+    /// <summary>Writes into the file at the filesystem's base offset; zeroes by punching holes, or without allocating what is already zero.</summary>
     private sealed class Applier(EditableImage image, Action<CommitProgress>? observer, int total) : IEditApplier
     {
         private const int Chunk = 1 << 16;
@@ -274,12 +281,20 @@ public sealed class EditableImage : IDisposable
         }
 
         /// <summary>
-        /// Makes a range read as zeros. Pieces that already read as zeros are left alone (in a sparse image
-        /// they are holes, and writing zeros there would allocate them), so the image never gets less sparse.
+        /// Makes a range read as zeros: a regular file gets a hole punched (the image gets sparser), a device
+        /// whose hardware zeroes cheaply gets BLKZEROOUT. Otherwise pieces that already read as zeros are left
+        /// alone (in a sparse image they are holes, and writing zeros there would allocate them) and the rest
+        /// are overwritten, so the image never gets less sparse.
         /// </summary>
         public void Zero(long offset, long length)
         {
             Check(offset, length);
+            var platform = PlatformIo.Current;
+            if (platform.ZeroesCheaply(image._handle, image._kind) && platform.TryZeroRange(image._handle, image._kind, image.BaseOffset + offset, length))
+            {
+                Step();
+                return;
+            }
             var buffer = new byte[Chunk];
             var zeros = new byte[Chunk];
             try

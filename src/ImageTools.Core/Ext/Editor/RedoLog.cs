@@ -85,7 +85,7 @@ public static class RedoLog
                 file.Write(TrailerMagic);
                 file.Write(hash.GetHashAndReset());
                 file.Flush();
-                DurableFiles.Flush(file.SafeFileHandle);
+                PlatformIo.Current.FlushToDisk(file.SafeFileHandle);
             }
             File.Move(partial, path, overwrite: false);
         }
