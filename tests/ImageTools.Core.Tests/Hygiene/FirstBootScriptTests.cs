@@ -70,6 +70,30 @@ public sealed class FirstBootScriptTests
 
         public string Read(string path) => File.ReadAllText(Path.Combine(Root, path.TrimStart('/')));
 
+        /// <summary>Copies a dynamically linked host program into the chroot with the libraries ldd names.</summary>
+        public void CopyProgram(string program, string inside)
+        {
+            void Put(string source, string target)
+            {
+                var destination = Path.Combine(Root, target.TrimStart('/'));
+                Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
+                if (!File.Exists(destination))
+                {
+                    File.Copy(source, destination);
+                    Run("chmod", "755", destination);
+                }
+            }
+            Put(program, inside);
+            foreach (var line in ProcessRunner.Run("ldd", program).StdOut.Split('\n'))
+            {
+                var library = line.Split("=>").Last().Trim().Split(' ')[0];
+                if (library.StartsWith('/') && File.Exists(library))
+                {
+                    Put(library, library);
+                }
+            }
+        }
+
         public bool Exists(string path) => Path.Exists(Path.Combine(Root, path.TrimStart('/')));
 
         public ProcessResult RunScript() =>
@@ -120,7 +144,7 @@ public sealed class FirstBootScriptTests
         shadow.Replace(hash, "!").Should().Be(Shadow);
         ProcessRunner.Run("stat", "-c", "%a", Path.Combine(chroot.Root, "etc/shadow")).StdOut.Trim().Should().Be("640", "the mode of /etc/shadow is kept");
         chroot.Read("/etc/machine-id").Trim().Should().MatchRegex("^[0-9a-f]{32}$");
-        first.StdOut.Should().Contain("new machine-id").And.Contain("no sshd");
+        first.StdOut.Should().Contain("new machine-id").And.Contain("no OpenSSH server");
         chroot.Exists(FirstBootPayload.StateDirectory + "/done").Should().BeTrue();
         switch (hook)
         {
@@ -177,6 +201,36 @@ public sealed class FirstBootScriptTests
             chroot.Read("/etc/machine-id").Should().Be(machineId);
             CryptHash.Matches(ShadowField(chroot.Read("/etc/shadow"), "root"), "second-boot").Should().BeTrue();
         }
+    }
+
+    [Fact]
+    public void Where_an_OpenSSH_server_is_configured_new_host_keys_are_made_and_their_fingerprints_logged()
+    {
+        var keygen = ExternalTools.Find("ssh-keygen");
+        if (keygen == null)
+        {
+            Assert.Skip("ssh-keygen is not installed (package openssh-client)");
+        }
+        using var service = new MetadataService("key-test");
+        using var chroot = new Chroot(Options(service.HostUrl), FirstBootInit.Busybox);
+        chroot.CopyProgram(keygen, "/usr/bin/ssh-keygen");
+        Directory.CreateDirectory(Path.Combine(chroot.Root, "etc/ssh"));
+        File.WriteAllText(Path.Combine(chroot.Root, "etc/ssh/sshd_config"), "PermitRootLogin prohibit-password\n");
+        File.WriteAllText(Path.Combine(chroot.Root, "etc/ssh/ssh_host_rsa_key"), "the image's old key\n");
+
+        var run = chroot.RunScript();
+        run.ExitCode.Should().Be(0, run.ToString());
+        var keys = Directory.GetFiles(Path.Combine(chroot.Root, "etc/ssh"), "ssh_host_*").Select(Path.GetFileName).Order().ToList();
+        keys.Should().Contain(["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub", "ssh_host_rsa_key", "ssh_host_rsa_key.pub"]);
+        chroot.Read("/etc/ssh/ssh_host_rsa_key").Should().Contain("OPENSSH PRIVATE KEY", "the old key is replaced by a new one");
+        var fingerprint = ProcessRunner.Run(keygen, "-l", "-f", Path.Combine(chroot.Root, "etc/ssh/ssh_host_ed25519_key.pub")).StdOut.Split(' ')[1];
+        run.StdOut.Should().Contain("new SSH host key: ").And.Contain(fingerprint, "the console shows the new fingerprints");
+
+        // A second run (the password failing the first time, say) does not make keys again.
+        var rsa = chroot.Read("/etc/ssh/ssh_host_rsa_key");
+        File.Delete(Path.Combine(chroot.Root, FirstBootPayload.StateDirectory.TrimStart('/'), "done"));
+        chroot.RunScript().ExitCode.Should().Be(0);
+        chroot.Read("/etc/ssh/ssh_host_rsa_key").Should().Be(rsa);
     }
 
     [Fact]

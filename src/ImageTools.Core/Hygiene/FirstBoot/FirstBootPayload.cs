@@ -168,9 +168,10 @@ set_password() {
 
 # --- host identity ----------------------------------------------------------------------------
 
+# OpenSSH's server is there when its binary or its configuration is (the package ships both).
 ssh_host_keys() {
     [ -e "$STATE_DIR/ssh-host-keys" ] && return 0
-    if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ]; then
+    if command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || [ -e /etc/ssh/sshd_config ]; then
         if command -v ssh-keygen >/dev/null 2>&1; then
             rm -f /etc/ssh/ssh_host_*
             if ssh-keygen -A >/dev/null 2>&1; then
@@ -184,7 +185,7 @@ ssh_host_keys() {
             log "sshd is installed but ssh-keygen is not: no host keys made"
         fi
     else
-        log "no sshd: no SSH host keys to make"
+        log "no OpenSSH server: no SSH host keys to make"
     fi
     : >"$STATE_DIR/ssh-host-keys"
 }
