@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian/Ubuntu packages the test suite checks our output with (and builds with).
+# Installs the Debian/Ubuntu packages the test suite checks our output with (and builds with), or only
+# the packages named as arguments.
 # Idempotent: does nothing when everything is present. Needs root (or sudo) to install.
 set -euo pipefail
 
@@ -28,6 +29,11 @@ packages=(
   openssl          # openssl passwd -6: checks the hash the first-boot script writes
   dash             # sh -n of the first-boot script with Debian's /bin/sh
 )
+
+# Package names given as arguments replace the list (scripts/demo.sh installs only what the demo needs).
+if [ $# -gt 0 ]; then
+  packages=("$@")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -3,11 +3,28 @@ using ImageTools.Core;
 using ImageTools.FsMaker;
 
 // fsmaker: build (the default command), plus subcommands. Each subcommand lives in its own file
-// under Commands/ and is registered here; the core library does the work.
-var root = new RootCommand("fsmaker: make bootable MBR disk images from a root filesystem, and build, inspect and clean filesystems");
-foreach (var command in CommandRegistry.Subcommands())
+// under Commands/ and is registered in CommandRegistry; the core library does the work.
+//
+// A first word naming a subcommand selects it; anything else is the default command,
+// fsmaker [options] ROOTIMAGE OUTPUTIMAGE. The two are separate root commands, so that neither's help
+// shows the other's arguments ("fsmaker <ROOTIMAGE> <OUTPUTIMAGE> inspect <IMAGE>" would be wrong).
+var subcommands = CommandRegistry.Subcommands().ToList();
+RootCommand root;
+if (args.Length > 0 && subcommands.Any(c => c.Name == args[0] || c.Aliases.Contains(args[0])))
 {
-    root.Subcommands.Add(command);
+    root = new RootCommand("fsmaker: make bootable MBR disk images from a root filesystem, and build, inspect and clean filesystems");
+    foreach (var command in subcommands)
+    {
+        root.Subcommands.Add(command);
+    }
+}
+else
+{
+    root = new RootCommand(
+        "fsmaker: make a bootable MBR disk image from a root filesystem (an ext2/3/4 image, a directory or a tar archive), " +
+        "with GRUB 2 installed by fsmaker itself; no root, loop devices or mounting.\n" +
+        "Other commands: " + string.Join(", ", subcommands.Select(c => c.Name)) + " (fsmaker <command> --help).");
+    ImageTools.FsMaker.Commands.BuildCommand.AddTo(root);
 }
 
 try

@@ -53,6 +53,12 @@ public enum ErrorKind
     NotFound,
     /// <summary>A required external resource (GRUB files, a kernel) is missing.</summary>
     MissingResource,
+    /// <summary>
+    /// An image's bytes differ from the checksum its block map (bmap) gives for a range: the image is damaged or
+    /// the bmap belongs to another image. Distinct from <see cref="ChecksumMismatch"/>, which is about a copy
+    /// reading back differently from what was written.
+    /// </summary>
+    BmapMismatch,
 }
 
 /// <summary>

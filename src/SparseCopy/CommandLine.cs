@@ -15,6 +15,8 @@ public static class CommandLine
 {
     public const string Usage = """
         usage: sparsecopy [OPTIONS] SOURCE DEST
+               sparsecopy --list [--json] IMAGE
+               sparsecopy --create-bmap FILE IMAGE
         Copy SOURCE to DEST, leaving holes where SOURCE has zeros and never reading SOURCE's holes.
         SOURCE and DEST: a file, a block device, or - (stdin / stdout). gzip, zstd, xz and bzip2 input
         is unpacked on the fly.
@@ -36,6 +38,18 @@ public static class CommandLine
               --json               print the summary as JSON (stdout; stderr when DEST is -)
               --verify             read DEST back and compare SHA-256 with SOURCE
               --blank-check MODE   auto (zero with the OS where cheap, else read back) or readback
+
+        Partition tables (MBR, with logical partitions; GPT is listed and read):
+              --list               print IMAGE's partition table like sfdisk -l (with --json: as JSON)
+              --partition N        copy only partition N of SOURCE
+              --to-partition N     write SOURCE into partition N of the existing disk image or disk DEST
+              --grow               after copying a disk to a larger DEST (a device, or -f SIZE), extend
+                                   the last partition to DEST's end (the file system inside is not resized)
+        A DEST smaller than SOURCE is fine when every partition ends within it.
+
+        Block maps (bmaptool's format):
+              --create-bmap FILE   write IMAGE's block map to FILE
+              --bmap FILE          copy only the ranges FILE maps, checking each range's checksum
           -h, --help               this text
 
         SIZE: a number of blocks, or a number with B, K, M, G, T, P or E (powers of 1024).
@@ -60,6 +74,12 @@ public static class CommandLine
     private static readonly Option<bool> JsonOption = new("--json");
     private static readonly Option<bool> VerifyOption = new("--verify");
     private static readonly Option<string[]> BlankCheckOption = ValueOption("--blank-check");
+    private static readonly Option<bool> ListOption = new("--list");
+    private static readonly Option<string[]> PartitionOption = ValueOption("--partition");
+    private static readonly Option<string[]> ToPartitionOption = ValueOption("--to-partition");
+    private static readonly Option<bool> GrowOption = new("--grow");
+    private static readonly Option<string[]> CreateBmapOption = ValueOption("--create-bmap");
+    private static readonly Option<string[]> BmapOption = ValueOption("--bmap");
     private static readonly Argument<string[]> PathsArgument = new("paths") { Arity = ArgumentArity.ZeroOrMore };
 
     private static Option<string[]> ValueOption(string name, params string[] aliases) =>
@@ -71,7 +91,8 @@ public static class CommandLine
         {
             OverlayOption, NoCheckOption, QuietOption, MaxOption, ErrorRemainderOption, BlockSizeOption, SeekOption,
             FinalSizeOption, CheckOption, ProgressOption, SyncEveryOption, SkipOption, NoDecompressOption, JsonOption,
-            VerifyOption, BlankCheckOption, PathsArgument,
+            VerifyOption, BlankCheckOption, ListOption, PartitionOption, ToPartitionOption, GrowOption, CreateBmapOption, BmapOption,
+            PathsArgument,
         };
         // Our own -h (usage on stderr, exit 0, as v0.10); no --version, no directives.
         foreach (var builtIn in root.Options.Where(o => o is System.CommandLine.Help.HelpOption or VersionOption).ToList())
@@ -98,7 +119,35 @@ public static class CommandLine
             throw new ImageToolsException(ErrorKind.InvalidArgument, string.Join("; ", result.Errors.Select(e => e.Message)));
         }
         var paths = result.GetValue(PathsArgument) ?? Array.Empty<string>();
-        if (paths.Length != 2)
+        var list = result.GetValue(ListOption);
+        var createBmap = Last(result, CreateBmapOption);
+        var bmap = Last(result, BmapOption);
+        var sourcePartition = PartitionNumber(result, PartitionOption, "--partition");
+        var destinationPartition = PartitionNumber(result, ToPartitionOption, "--to-partition");
+        var grow = result.GetValue(GrowOption);
+        var mode = list ? Mode.List : createBmap != null ? Mode.CreateBmap : Mode.Copy;
+        if (list && createBmap != null)
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument, "--list and --create-bmap are two different jobs; give one");
+        }
+        if (mode != Mode.Copy)
+        {
+            var name = list ? "--list" : "--create-bmap";
+            var copyOnly = new (bool Given, string Option)[]
+            {
+                (sourcePartition != null, "--partition"), (destinationPartition != null, "--to-partition"), (grow, "--grow"), (bmap != null, "--bmap"),
+            }.Where(o => o.Given).Select(o => o.Option).ToList();
+            if (copyOnly.Count > 0)
+            {
+                throw new ImageToolsException(ErrorKind.InvalidArgument, $"{name} reads IMAGE; {string.Join(", ", copyOnly)} belong to a copy");
+            }
+            if (paths.Length != 1)
+            {
+                throw new ImageToolsException(ErrorKind.InvalidArgument,
+                    paths.Length == 0 ? $"{name} needs the IMAGE to read" : $"{name} takes one path (IMAGE), got {paths.Length}: {string.Join(' ', paths)}");
+            }
+        }
+        else if (paths.Length != 2)
         {
             throw new ImageToolsException(ErrorKind.InvalidArgument,
                 paths.Length < 2 ? "SOURCE and DEST are required" : $"exactly two paths (SOURCE DEST) expected, got {paths.Length}: {string.Join(' ', paths)}");
@@ -127,8 +176,14 @@ public static class CommandLine
 
         return new SparseCopyArguments
         {
-            Mode = Mode.Copy,
+            Mode = mode,
             Paths = paths,
+            BlockSizeGiven = Last(result, BlockSizeOption) != null,
+            SourcePartition = sourcePartition,
+            DestinationPartition = destinationPartition,
+            Grow = grow,
+            CreateBmapPath = createBmap,
+            BmapPath = bmap,
             Overlay = result.GetValue(OverlayOption),
             NoBlankCheck = result.GetValue(NoCheckOption),
             Quiet = result.GetValue(QuietOption),
@@ -152,6 +207,20 @@ public static class CommandLine
     {
         var values = result.GetValue(option);
         return values is { Length: > 0 } ? values[^1] : null;
+    }
+
+    private static int? PartitionNumber(ParseResult result, Option<string[]> option, string name)
+    {
+        var text = Last(result, option);
+        if (text == null)
+        {
+            return null;
+        }
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number) || number < 1)
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument, $"{name} '{text}': give a partition number (1-4 primary, 5 and up logical, as sfdisk numbers them)");
+        }
+        return number;
     }
 
     private static long? Size(ParseResult result, Option<string[]> option, string name, long blockSize)

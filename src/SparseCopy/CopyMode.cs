@@ -20,6 +20,10 @@ public static class CopyMode
             SourceOffset = args.Skip,
             Overlay = args.Overlay,
             FinalSize = args.FinalSize,
+            SourcePartition = args.SourcePartition,
+            DestinationPartition = args.DestinationPartition,
+            GrowLastPartition = args.Grow,
+            BmapPath = args.BmapPath,
             Options = new SparseCopyOptions
             {
                 BlockSize = (int)args.BlockSize,
@@ -59,6 +63,14 @@ public static class CopyMode
             Console.Error.WriteLine($"sparsecopy: warning: {args.Destination}: the kernel could not re-read the partition table (a partition is still in use after {BlockDeviceCopyTarget.RereadAttempts} tries); run 'partprobe {args.Destination}' or reboot before using the new partitions");
         }
 
+        if (!args.Quiet && !args.Json)
+        {
+            foreach (var note in Notes(args, outcome.Disk))
+            {
+                Console.Error.WriteLine($"sparsecopy: {note}");
+            }
+        }
+
         var s = outcome.Statistics;
         if (args.Json)
         {
@@ -95,6 +107,7 @@ public static class CopyMode
             json.WriteString("sha256", s.SourceSha256);
             json.WriteBoolean("verified", s.SourceSha256 == s.DestinationSha256);
         }
+        WriteDiskJson(json, outcome.Disk);
         if (outcome.Completion.PartitionReread is { } reread)
         {
             json.WriteString("partitionTableReread", reread switch
@@ -107,6 +120,98 @@ public static class CopyMode
         json.WriteEndObject();
         json.Flush();
         stream.WriteByte((byte)'\n');
+    }
+
+    /// <summary>What the partition options did, in sentences: what was left out, how the table grew, what to do next.</summary>
+    public static List<string> Notes(SparseCopyArguments args, DiskCopyReport disk)
+    {
+        var notes = new List<string>();
+        var c = CultureInfo.InvariantCulture;
+        if (disk.CopiedUpTo is { } upTo && disk.LastPartition is { } last)
+        {
+            var rest = disk.SourceLength is { } length ? string.Create(c, $"; the last {length - upTo} bytes of SOURCE lie outside every partition and were not copied") : "";
+            notes.Add(string.Create(c,
+                $"DEST is smaller than SOURCE: copied only the first {upTo} bytes ({HumanSize.Format(upTo)}), up to the end of {last.Describe()}{(last.IsContainer ? " (extended)" : "")}{rest}"));
+        }
+        else if (disk.SourceWentPastDestination && disk.CopiedUpTo is { } cut)
+        {
+            notes.Add(string.Create(c,
+                $"SOURCE goes on past DEST's end: copied its first {cut} bytes ({HumanSize.Format(cut)}), which hold every partition; the rest lies outside them and was not copied"));
+        }
+        if (disk.Growth is { } g)
+        {
+            var what = g.ExtendedPartitionNumber is { } extended
+                ? $"logical partition {g.PartitionNumber} and extended partition {extended}"
+                : $"partition {g.PartitionNumber}";
+            var node = ListMode.NodeName(args.Destination, g.PartitionNumber);
+            var how = args.Destination.StartsWith("/dev/", StringComparison.Ordinal)
+                ? $"e.g. 'resize2fs {node}' for ext2/3/4"
+                : $"for an image file e.g. 'sparsecopy --partition {g.PartitionNumber} {args.Destination} part.img && resize2fs part.img && sparsecopy --to-partition {g.PartitionNumber} part.img {args.Destination}'";
+            var limited = g.LimitedByMbr ? "; an MBR partition cannot be larger than 2 TiB, so it stops short of DEST's end" : "";
+            notes.Add(string.Create(c,
+                $"grew {what} to the end of DEST: partition {g.PartitionNumber} is now sectors {g.StartSector}-{g.NewEndSector}, {HumanSize.Format(g.NewSectorCount * 512)} (was {g.StartSector}-{g.OldEndSector}, {HumanSize.Format(g.OldSectorCount * 512)}){limited}"));
+            notes.Add($"the file system inside partition {g.PartitionNumber} still has its old size: grow it with resize2fs (or the tool of its file system), {how}");
+        }
+        else if (disk.NothingToGrow)
+        {
+            notes.Add(disk.DestinationSize is { } size && disk.SourceLength is { } sourceLength && size <= sourceLength
+                ? "--grow: DEST is not larger than SOURCE, so there is nothing to grow"
+                : "--grow: the last partition already reaches DEST's end; nothing to grow");
+        }
+        return notes;
+    }
+
+    private static void WriteDiskJson(Utf8JsonWriter json, DiskCopyReport disk)
+    {
+        if (disk.SourcePartition is { } from)
+        {
+            json.WriteNumber("sourcePartition", from.Number);
+        }
+        if (disk.DestinationPartition is { } to)
+        {
+            json.WriteNumber("destinationPartition", to.Number);
+        }
+        if (disk.CopiedUpTo is { } upTo)
+        {
+            json.WriteNumber("copiedUpTo", upTo);
+            if (disk.LastPartition is { } last)
+            {
+                json.WriteNumber("lastPartition", last.Number);
+            }
+        }
+        if (disk.Growth is { } g)
+        {
+            json.WriteStartObject("grown");
+            json.WriteNumber("partition", g.PartitionNumber);
+            if (g.ExtendedPartitionNumber is { } extended)
+            {
+                json.WriteNumber("extendedPartition", extended);
+            }
+            json.WriteNumber("startSector", g.StartSector);
+            json.WriteNumber("oldEndSector", g.OldEndSector);
+            json.WriteNumber("newEndSector", g.NewEndSector);
+            json.WriteBoolean("limitedByMbr", g.LimitedByMbr);
+            json.WriteEndObject();
+        }
+        else if (disk.NothingToGrow)
+        {
+            json.WriteNull("grown");
+        }
+        if (disk.Bmap is { } map)
+        {
+            json.WriteStartObject("bmap");
+            json.WriteString("file", map.Source);
+            json.WriteNumber("blockSize", map.BlockSize);
+            json.WriteNumber("mappedBlocksCount", map.MappedBlocksCount);
+            json.WriteNumber("mappedBytes", map.MappedBytes);
+            json.WriteNumber("ranges", map.Ranges.Count);
+            json.WriteBoolean("rangesVerified", true);
+            if (disk.BmapRangesVerifiedOnDestination)
+            {
+                json.WriteBoolean("destinationVerified", true);
+            }
+            json.WriteEndObject();
+        }
     }
 
     /// <summary>Calls back synchronously on the copying thread (Progress&lt;T&gt; would post to the thread pool).</summary>

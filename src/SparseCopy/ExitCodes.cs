@@ -32,6 +32,7 @@ public static class ExitCodes
     public const int Unsupported = 20;
     public const int NotFound = 21;
     public const int MissingResource = 22;
+    public const int BmapMismatch = 23;
     public const int Interrupted = 130;
 
     public static int For(ErrorKind kind) => kind switch
@@ -58,6 +59,7 @@ public static class ExitCodes
         ErrorKind.UnsupportedFeature => Unsupported,
         ErrorKind.NotFound => NotFound,
         ErrorKind.MissingResource => MissingResource,
+        ErrorKind.BmapMismatch => BmapMismatch,
         ErrorKind.Cancelled => Interrupted,
         _ => WriteFailed,
     };

@@ -36,6 +36,8 @@ namespace ImageTools.SparseCopy
                 {
                     Mode.Help => Help(),
                     Mode.Copy => CopyMode.Run(parsed, interruption),
+                    Mode.List => ListMode.Run(parsed),
+                    Mode.CreateBmap => CreateBmapMode.Run(parsed, interruption),
                     _ => throw new InvalidOperationException($"mode {parsed.Mode} has no runner"),
                 };
             }

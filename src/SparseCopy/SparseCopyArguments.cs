@@ -7,6 +7,10 @@ public enum Mode
     Copy,
     /// <summary>Print the usage (<c>-h</c>).</summary>
     Help,
+    /// <summary>Print IMAGE's partition table (<c>--list</c>), like <c>sfdisk -l</c>, or as JSON.</summary>
+    List,
+    /// <summary>Write IMAGE's block map in bmaptool's format (<c>--create-bmap FILE</c>).</summary>
+    CreateBmap,
 }
 
 /// <summary>
@@ -18,12 +22,15 @@ public sealed record SparseCopyArguments
 {
     public Mode Mode { get; init; } = Mode.Copy;
 
-    /// <summary>Positional arguments as given (SOURCE DEST for a copy).</summary>
+    /// <summary>Positional arguments as given (SOURCE DEST for a copy, IMAGE for --list and --create-bmap).</summary>
     public IReadOnlyList<string> Paths { get; init; } = Array.Empty<string>();
 
     public string Source => Paths[0];
 
     public string Destination => Paths[1];
+
+    /// <summary>The one path of --list and --create-bmap.</summary>
+    public string Image => Paths[0];
 
     public bool Overlay { get; init; }
     public bool NoBlankCheck { get; init; }
@@ -42,6 +49,25 @@ public sealed record SparseCopyArguments
     public bool NoDecompress { get; init; }
     public bool Json { get; init; }
     public bool Verify { get; init; }
+
+    /// <summary>True when -b was given (--create-bmap then maps in its blocks instead of bmaptool's 4096 bytes).</summary>
+    public bool BlockSizeGiven { get; init; }
+
+    // Partition tables and block maps.
+    /// <summary>--partition N: copy only partition N of SOURCE.</summary>
+    public int? SourcePartition { get; init; }
+
+    /// <summary>--to-partition N: write SOURCE into partition N of an existing DEST.</summary>
+    public int? DestinationPartition { get; init; }
+
+    /// <summary>--grow: extend DEST's last partition to DEST's end after a whole-disk copy.</summary>
+    public bool Grow { get; init; }
+
+    /// <summary>--create-bmap FILE: where to write IMAGE's block map.</summary>
+    public string? CreateBmapPath { get; init; }
+
+    /// <summary>--bmap FILE: copy only the ranges this block map lists, checking their checksums.</summary>
+    public string? BmapPath { get; init; }
 
     /// <summary>"auto" (default), "readback" (always v0.10's read-back), set by --blank-check.</summary>
     public Core.Sparse.BlankCheckMode BlankCheck { get; init; } = Core.Sparse.BlankCheckMode.Auto;

@@ -188,12 +188,12 @@ internal static class MkfsCommand
         stdout.Write("\n"u8);
     }
 
-    private static Guid ParseUuid(string text) =>
+    internal static Guid ParseUuid(string text) =>
         Guid.TryParse(text, out var g)
             ? g
             : throw new ImageToolsException(ErrorKind.InvalidArgument, $"--uuid '{text}' is not a UUID (like 01234567-89ab-cdef-0123-456789abcdef)");
 
-    private static long? ParseEpoch(string? option)
+    internal static long? ParseEpoch(string? option)
     {
         var (text, origin) = option != null ? (option, "--source-date-epoch") : (Environment.GetEnvironmentVariable("SOURCE_DATE_EPOCH"), "SOURCE_DATE_EPOCH");
         if (string.IsNullOrEmpty(text))
@@ -207,7 +207,7 @@ internal static class MkfsCommand
         return value;
     }
 
-    private static (uint Uid, uint Gid) ParseOwner(string text)
+    internal static (uint Uid, uint Gid) ParseOwner(string text)
     {
         var parts = text.Split(':');
         if (parts.Length == 2

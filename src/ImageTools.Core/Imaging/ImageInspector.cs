@@ -2,6 +2,7 @@ using ImageTools.Core.Ext.OnDisk;
 using ImageTools.Core.Ext.Reader;
 using ImageTools.Core.Imaging.Iso9660;
 using ImageTools.Core.Partitions;
+using ImageTools.Core.Streams;
 
 namespace ImageTools.Core.Imaging;
 
@@ -274,9 +275,10 @@ public static class ImageInspector
             }
             // A partition running past the end of the image is inspected as far as the image goes.
             var length = Math.Min(partition.Length, stream.Length - partition.Offset);
-            using var window = new PartitionStream(stream, partition.Offset, length, writable: false, leaveOpen: true, name: $"{name} partition {partition.Number}");
+            using var window = new SubStream(stream, partition.Offset, length, name: $"{name} partition {partition.Number}");
             partitionReport.Content = InspectContent(window, $"{name} partition {partition.Number}", nesting + 1, cancellationToken);
         }
+        ResolveBootMenuFilesystems(tableReport);
     }
 
     // ---- ext2/3/4 --------------------------------------------------------------------------------
@@ -351,11 +353,73 @@ public static class ImageInspector
             var (kernels, initrds) = KernelFinder.Find(fs);
             ext.Kernels.AddRange(kernels);
             ext.Initrds.AddRange(initrds);
+            ext.BootMenu = ReadBootMenu(fs, ext.Warnings);
             ext.Warnings.AddRange(fs.Warnings);
         }
         catch (ImageToolsException e)
         {
             ext.FilesUnreadable = e.Message;
+        }
+    }
+
+    /// <summary>Where a filesystem keeps GRUB's menu: /boot/grub on a root filesystem, /grub on a separate /boot.</summary>
+    private static readonly string[] GrubConfigPaths = ["/boot/grub/grub.cfg", "/grub/grub.cfg"];
+
+    private static BootMenuReport? ReadBootMenu(ExtFileSystem fs, List<string> warnings)
+    {
+        foreach (var path in GrubConfigPaths)
+        {
+            try
+            {
+                var inode = fs.TryResolve(path, followLast: true);
+                if (inode is not { IsRegularFile: true })
+                {
+                    continue;
+                }
+                using var content = fs.OpenContent(inode);
+                var bytes = new byte[(int)Math.Min((long)inode.Size, Boot.GrubConfigReader.MaximumLength)];
+                content.ReadExactly(bytes);
+                var menu = Boot.GrubConfigReader.Read(System.Text.Encoding.UTF8.GetString(bytes));
+                var report = new BootMenuReport { Path = path, Default = menu.Default, Timeout = menu.Timeout };
+                foreach (var entry in menu.Entries)
+                {
+                    report.Entries.Add(new BootMenuEntryReport
+                    {
+                        Entry = entry,
+                        KernelFrom = entry.Source == Boot.GrubFileSource.BootPartition
+                            || string.Equals(entry.SearchUuid, fs.Superblock.UuidAsGuid.ToString("D"), StringComparison.OrdinalIgnoreCase)
+                            ? "this filesystem" : null,
+                    });
+                }
+                return report;
+            }
+            catch (ImageToolsException e)
+            {
+                warnings.Add($"{path} cannot be read: {e.Message}");
+                return null;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// A boot entry that searches its kernel's filesystem by UUID names the partition of this disk holding
+    /// that filesystem (fsmaker's entries for kernels inside the root filesystem find partition 1 this way).
+    /// </summary>
+    private static void ResolveBootMenuFilesystems(PartitionTableReport table)
+    {
+        var byUuid = table.Partitions
+            .Where(p => p.Content?.Ext != null)
+            .GroupBy(p => p.Content!.Ext!.Uuid, StringComparer.OrdinalIgnoreCase)
+            .ToDictionary(g => g.Key, g => g.Select(p => p.Number).ToList(), StringComparer.OrdinalIgnoreCase);
+        foreach (var menu in table.Partitions.Select(p => p.Content?.Ext?.BootMenu).OfType<BootMenuReport>())
+        {
+            foreach (var entry in menu.Entries.Where(e => e.Entry.SearchUuid != null))
+            {
+                entry.KernelFrom = byUuid.TryGetValue(entry.Entry.SearchUuid!, out var numbers)
+                    ? (numbers.Count == 1 ? $"partition {numbers[0]}" : $"partitions {string.Join(" and ", numbers)} (the same UUID twice: GRUB takes the first it finds)")
+                    : $"the filesystem with UUID {entry.Entry.SearchUuid}, which is not on this disk";
+            }
         }
     }
 

@@ -147,7 +147,37 @@ public sealed class ExtReport
 
     public List<BootFileReport> Initrds { get; } = new();
 
+    /// <summary>The GRUB menu the filesystem holds (/boot/grub/grub.cfg, or /grub/grub.cfg on a separate /boot), if any.</summary>
+    public BootMenuReport? BootMenu { get; set; }
+
     public List<string> Warnings { get; } = new();
+}
+
+/// <summary>A GRUB menu found in a filesystem: where, its settings, and what each entry boots.</summary>
+public sealed class BootMenuReport
+{
+    /// <summary>The grub.cfg's path inside the filesystem.</summary>
+    public required string Path { get; init; }
+
+    /// <summary>The <c>set default=</c> value, as written.</summary>
+    public string? Default { get; init; }
+
+    /// <summary>The <c>set timeout=</c> value, as written.</summary>
+    public string? Timeout { get; init; }
+
+    public List<BootMenuEntryReport> Entries { get; } = new();
+}
+
+/// <summary>One menu entry, and where its kernel is read from.</summary>
+public sealed class BootMenuEntryReport
+{
+    public required Boot.GrubConfigEntry Entry { get; init; }
+
+    /// <summary>
+    /// Where GRUB reads the kernel from, in words: "this filesystem", or for an entry that searches a
+    /// filesystem by UUID, the partition of the same disk holding it ("partition 1"), once known.
+    /// </summary>
+    public string? KernelFrom { get; set; }
 }
 
 /// <summary>A kernel or initrd found in a filesystem.</summary>

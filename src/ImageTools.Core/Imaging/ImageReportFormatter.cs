@@ -122,6 +122,10 @@ public static class ImageReportFormatter
         {
             AppendBootFiles(text, indent, "kernels", ext.Kernels);
             AppendBootFiles(text, indent, "initrds", ext.Initrds);
+            if (ext.BootMenu is { } menu)
+            {
+                AppendBootMenu(text, indent, menu);
+            }
         }
         foreach (var warning in ext.Warnings)
         {
@@ -167,6 +171,49 @@ public static class ImageReportFormatter
         if (first)
         {
             text.Append(indent).Append("  ").Append((label + ":").PadRight(15)).Append("none found\n");
+        }
+    }
+
+    private static void AppendBootMenu(StringBuilder text, string indent, BootMenuReport menu)
+    {
+        var settings = new List<string>();
+        if (menu.Default != null)
+        {
+            settings.Add("default " + menu.Default);
+        }
+        if (menu.Timeout != null)
+        {
+            settings.Add($"timeout {menu.Timeout} s");
+        }
+        text.Append(indent).Append("  ").Append("boot menu:".PadRight(15)).Append(menu.Path);
+        text.Append(settings.Count > 0 ? $" ({string.Join(", ", settings)})" : "");
+        text.Append(menu.Entries.Count == 0 ? ": no entries (GRUB stops at its command line)\n" : "\n");
+        foreach (var e in menu.Entries)
+        {
+            var entry = e.Entry;
+            text.Append(indent).Append("  ").Append("".PadRight(15)).Append('\'').Append(entry.Title).Append("': ");
+            if (entry.KernelPath == null)
+            {
+                text.Append("boots no Linux kernel");
+            }
+            else
+            {
+                text.Append("linux ").Append(entry.KernelPath);
+                if (!string.IsNullOrEmpty(entry.CommandLine))
+                {
+                    text.Append(' ').Append(entry.CommandLine);
+                }
+                if (entry.InitrdPaths.Count > 0)
+                {
+                    text.Append("; initrd ").Append(string.Join(' ', entry.InitrdPaths));
+                }
+                var from = e.KernelFrom ?? (entry.SearchUuid != null ? $"the filesystem with UUID {entry.SearchUuid}" : null);
+                if (from != null)
+                {
+                    text.Append(" (from ").Append(from).Append(')');
+                }
+            }
+            text.Append('\n');
         }
     }
 
@@ -320,6 +367,7 @@ public static class ImageReportFormatter
             WriteOptional(json, "filesUnreadable", ext.FilesUnreadable);
             WriteBootFiles(json, "kernels", ext.Kernels);
             WriteBootFiles(json, "initrds", ext.Initrds);
+            WriteBootMenu(json, ext.BootMenu);
             WriteStrings(json, "warnings", ext.Warnings);
             json.WriteEndObject();
         }
@@ -349,6 +397,33 @@ public static class ImageReportFormatter
             json.WriteEndObject();
         }
         json.WriteEndArray();
+    }
+
+    private static void WriteBootMenu(Utf8JsonWriter json, BootMenuReport? menu)
+    {
+        if (menu == null)
+        {
+            json.WriteNull("bootMenu");
+            return;
+        }
+        json.WriteStartObject("bootMenu");
+        json.WriteString("path", menu.Path);
+        WriteOptional(json, "default", menu.Default);
+        WriteOptional(json, "timeout", menu.Timeout);
+        json.WriteStartArray("entries");
+        foreach (var e in menu.Entries)
+        {
+            json.WriteStartObject();
+            json.WriteString("title", e.Entry.Title);
+            WriteOptional(json, "kernel", e.Entry.KernelPath);
+            WriteOptional(json, "commandLine", e.Entry.CommandLine);
+            WriteStrings(json, "initrds", e.Entry.InitrdPaths);
+            WriteOptional(json, "searchUuid", e.Entry.SearchUuid);
+            WriteOptional(json, "kernelFrom", e.KernelFrom);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
     }
 
     private static void WriteStrings(Utf8JsonWriter json, string name, IEnumerable<string> values)

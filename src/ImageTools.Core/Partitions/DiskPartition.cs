@@ -1,3 +1,5 @@
+using ImageTools.Core.Streams;
+
 namespace ImageTools.Core.Partitions;
 
 /// <summary>Which kind of partition table a disk carries.</summary>
@@ -74,4 +76,11 @@ public sealed record DiskPartition
     public bool IsContainer => Kind == PartitionKind.Extended;
 
     public string Describe() => $"partition {Number} (sectors {StartSector}-{EndSector})";
+
+    /// <summary>
+    /// This partition of <paramref name="disk"/> as a stream of its own (named "<paramref name="diskName"/> partition N"):
+    /// reads stop at its end; a write past it is refused before any byte is written. The disk stays open.
+    /// </summary>
+    public SubStream Open(Stream disk, bool writable = false, string? diskName = null) =>
+        new(disk, Offset, Length, writable, ownsBase: false, name: $"{diskName ?? "disk"} partition {Number}");
 }

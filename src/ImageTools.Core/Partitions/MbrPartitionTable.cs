@@ -29,8 +29,9 @@ public sealed class MbrPartitionTable
     /// <param name="diskSectors">The disk's size in sectors when known (a pipe or a device whose size was not asked).</param>
     /// <param name="sectorSize">Bytes per sector (512 for image files).</param>
     /// <param name="source">Names the disk in messages.</param>
+    /// <param name="readProblems">Damage met while reading that did not stop it (a broken EBR chain read tolerantly).</param>
     public MbrPartitionTable(MasterBootRecord mbr, IReadOnlyList<ExtendedBootRecordAt> extendedBootRecords, long? diskSectors,
-        int sectorSize = MasterBootRecord.Size, string source = "disk")
+        int sectorSize = MasterBootRecord.Size, string source = "disk", IEnumerable<string>? readProblems = null)
     {
         DiskSectors.RequireSectorSize(sectorSize);
         Mbr = mbr;
@@ -69,6 +70,7 @@ public sealed class MbrPartitionTable
             }
         }
 
+        _structureProblems.AddRange(readProblems ?? []);
         var number = FirstLogicalNumber;
         foreach (var (sector, ebr) in ExtendedBootRecords)
         {
@@ -138,7 +140,13 @@ public sealed class MbrPartitionTable
     /// </param>
     /// <param name="source">Names the disk in messages.</param>
     /// <param name="sectorSize">Bytes per sector (512 for image files).</param>
-    public static MbrPartitionTable Read(Stream disk, long? diskSizeBytes = null, string source = "disk", int sectorSize = MasterBootRecord.Size)
+    /// <param name="tolerateBrokenChain">
+    /// Stop following the EBR chain where it breaks (a loop, an EBR outside the disk or the extended partition, a
+    /// missing signature) and report the break through <see cref="FindProblems"/> instead of throwing, so that
+    /// the table can still be listed with the logical partitions read before the break.
+    /// </param>
+    public static MbrPartitionTable Read(Stream disk, long? diskSizeBytes = null, string source = "disk", int sectorSize = MasterBootRecord.Size,
+        bool tolerateBrokenChain = false)
     {
         DiskSectors.RequireSeekable(disk, source);
         DiskSectors.RequireSectorSize(sectorSize);
@@ -148,12 +156,22 @@ public sealed class MbrPartitionTable
         var mbr = MasterBootRecord.Read(buffer.AsSpan(0, Math.Max(got, 0)), source);
 
         var ebrs = new List<ExtendedBootRecordAt>();
+        var readProblems = new List<string>();
         var extendedSlot = Array.FindIndex(mbr.Entries.ToArray(), e => e.IsUsed && e.IsExtended);
         if (extendedSlot >= 0 && mbr.Entries[extendedSlot].StartLba != 0)
         {
-            ReadChain(disk, mbr.Entries[extendedSlot], extendedSlot + 1, diskSectors, sectorSize, source, buffer, ebrs);
+            try
+            {
+                ReadChain(disk, mbr.Entries[extendedSlot], extendedSlot + 1, diskSectors, sectorSize, source, buffer, ebrs);
+            }
+            catch (ImageToolsException e) when (tolerateBrokenChain && e.Kind == ErrorKind.InvalidPartitionTable)
+            {
+                // The message already names the disk; the problem list names it once for all problems.
+                var problem = e.Message.StartsWith(source + ": ", StringComparison.Ordinal) ? e.Message[(source.Length + 2)..] : e.Message;
+                readProblems.Add($"{problem}; the logical partitions after that are not read");
+            }
         }
-        return new MbrPartitionTable(mbr, ebrs, diskSectors, sectorSize, source);
+        return new MbrPartitionTable(mbr, ebrs, diskSectors, sectorSize, source, readProblems);
     }
 
     private static void ReadChain(Stream disk, MbrPartitionEntry extended, int extendedNumber, long? diskSectors, int sectorSize,

@@ -1,3 +1,5 @@
+using ImageTools.Core.Streams;
+
 namespace ImageTools.Core.Partitions;
 
 /// <summary>
@@ -100,11 +102,29 @@ public sealed class PartitionTable
     /// <param name="diskSizeBytes">The disk's size; null takes the stream's length (pass it for block devices).</param>
     /// <param name="source">Names the disk in messages.</param>
     /// <param name="sectorSize">Bytes per sector (512 for image files).</param>
-    public static PartitionTable Read(Stream disk, long? diskSizeBytes = null, string source = "disk", int sectorSize = MasterBootRecord.Size)
+    /// <param name="tolerateBrokenChain">List what can be read of a broken EBR chain instead of throwing (see <see cref="MbrPartitionTable.Read"/>).</param>
+    public static PartitionTable Read(Stream disk, long? diskSizeBytes = null, string source = "disk", int sectorSize = MasterBootRecord.Size,
+        bool tolerateBrokenChain = false)
     {
-        var mbr = MbrPartitionTable.Read(disk, diskSizeBytes, source, sectorSize);
+        var mbr = MbrPartitionTable.Read(disk, diskSizeBytes, source, sectorSize, tolerateBrokenChain);
         var gpt = mbr.HasGptProtectiveEntry ? GptPartitionTable.Read(disk, diskSizeBytes, source, sectorSize) : null;
         return new PartitionTable(mbr, gpt);
+    }
+
+    /// <summary>
+    /// Reads the table of an opened input (a file, a device, or a compressed file, whose bytes are decompressed up
+    /// to the last sector read) through a second, random-access view of it. A pipe cannot be read twice:
+    /// <see cref="ErrorKind.UnsupportedFeature"/>.
+    /// </summary>
+    /// <param name="opened">The input, as <see cref="SourceOpener"/> opened it.</param>
+    /// <param name="tolerateBrokenChain">List what can be read of a broken EBR chain instead of throwing.</param>
+    public static PartitionTable Read(OpenedSource opened, bool tolerateBrokenChain = false)
+    {
+        var open = opened.OpenRandomAccess ?? throw new ImageToolsException(ErrorKind.UnsupportedFeature,
+            $"{opened.Source.Name}: reading its partition table needs random access, and a pipe cannot be read twice; " +
+            "save the image to a file first (a compressed file is fine)") { Path = opened.Source.Name };
+        using var stream = open();
+        return Read(stream, opened.Source.Length, opened.Source.Name, tolerateBrokenChain: tolerateBrokenChain);
     }
 
     /// <summary>The partition numbered <paramref name="number"/>; throws naming the numbers the disk does have.</summary>
@@ -133,7 +153,9 @@ public sealed class PartitionTable
         }
     }
 
-    /// <summary>A stream over partition <paramref name="number"/> of <paramref name="disk"/> (the disk this table was read from).</summary>
-    public PartitionStream Open(Stream disk, int number, bool writable = false) =>
-        PartitionStream.Open(disk, Get(number), writable, leaveOpen: true, diskName: Source);
+    /// <summary>
+    /// A stream over partition <paramref name="number"/> of <paramref name="disk"/> (the disk this table was read
+    /// from): reads stop at its end, writes past it are refused before anything is written.
+    /// </summary>
+    public SubStream Open(Stream disk, int number, bool writable = false) => Get(number).Open(disk, writable, Source);
 }

@@ -21,6 +21,8 @@ public sealed class BlockDeviceCopyTarget : HandleCopyTarget
     {
     }
 
+    public override long? ExistingLength => Capacity;
+
     /// <summary>Checks that the device is free, then opens it exclusively for writing.</summary>
     public static BlockDeviceCopyTarget Open(string path, IPlatformIo? platform = null)
     {

@@ -25,6 +25,12 @@ public abstract class CopyTarget : IDisposable
     /// <summary>The most DEST can hold (a device's size), or null when it grows as needed.</summary>
     public virtual long? Capacity => null;
 
+    /// <summary>
+    /// The size DEST already had, when it is written in place: a device's size, an overlaid file's length.
+    /// Null for a new (or replaced) file and for a stream. A partition table is read from DEST within it.
+    /// </summary>
+    public virtual long? ExistingLength => null;
+
     /// <summary>True when DEST is a block device (messages then give the bytes written on failure).</summary>
     public virtual bool IsDevice => false;
 

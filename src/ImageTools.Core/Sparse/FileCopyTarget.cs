@@ -23,6 +23,8 @@ public sealed class FileCopyTarget : HandleCopyTarget
         _originalLength = originalLength;
     }
 
+    public override long? ExistingLength => _temporaryPath == null ? _originalLength : null;
+
     /// <summary>The temporary file being written, or null when writing in place.</summary>
     public string? TemporaryPath => _committed ? null : _temporaryPath;
 

@@ -235,7 +235,14 @@ public sealed class SparseCopier
                 if (chunk.Buffer == null)
                 {
                     HashZeros(chunk.Length);
-                    ZeroRun(chunk.Offset, chunk.Length);
+                    if (source.GapsAreUnused && _target.CanSkip)
+                    {
+                        _sparse += chunk.Length; // unused space (unmapped bmap blocks): DEST keeps what it holds
+                    }
+                    else
+                    {
+                        ZeroRun(chunk.Offset, chunk.Length);
+                    }
                 }
                 else
                 {

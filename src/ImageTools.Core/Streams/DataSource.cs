@@ -24,6 +24,13 @@ public abstract class DataSource : IDisposable
     public abstract long BytesRead { get; }
 
     /// <summary>
+    /// False (the default): the bytes outside the extents <see cref="NextData"/> returns are zeros, and DEST must
+    /// read back zeros there. True: they are unused space whose content does not matter (the blocks a bmap leaves
+    /// unmapped), so a copy leaves DEST as it is there, as <c>bmaptool copy</c> does, instead of zeroing it.
+    /// </summary>
+    public virtual bool GapsAreUnused => false;
+
+    /// <summary>
     /// The first range at or after <paramref name="offset"/> that may hold non-zero bytes, or null when the
     /// rest up to the end is a hole. The returned extent may run past <see cref="Length"/> (for streams of
     /// unknown length it runs to <see cref="long.MaxValue"/>): the end of the data is where a read returns 0.

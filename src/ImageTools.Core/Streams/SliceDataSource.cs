@@ -51,6 +51,8 @@ public sealed class SliceDataSource : DataSource
 
     public override long BytesRead => _inner.BytesRead;
 
+    public override bool GapsAreUnused => _inner.GapsAreUnused;
+
     public override Extent? NextData(long offset)
     {
         if (_length is { } limit && offset >= limit)

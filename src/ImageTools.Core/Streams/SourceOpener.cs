@@ -9,6 +9,13 @@ namespace ImageTools.Core.Streams;
 /// <param name="Identity">What the input path (or stdin) is, for the same-file check.</param>
 public sealed record OpenedSource(DataSource Source, CompressionFormat Format, FileIdentity Identity) : IDisposable
 {
+    /// <summary>
+    /// Opens a new seekable, read-only stream over the same bytes as <see cref="Source"/> (decompressed, for
+    /// compressed input), independent of it: how a partition table or a block map is read before or beside the
+    /// copy. Null when the input cannot be read twice (a pipe).
+    /// </summary>
+    public Func<Stream>? OpenRandomAccess { get; init; }
+
     public void Dispose() => Source.Dispose();
 }
 
@@ -69,21 +76,25 @@ public static class SourceOpener
         {
             throw new ImageToolsException(ErrorKind.SourceUnreadable, $"cannot open SOURCE {path}: {e.Message}", e) { Path = path };
         }
+        Stream OpenRaw(int bufferSize) => new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize);
         if (!decompress)
         {
-            return new OpenedSource(file, CompressionFormat.None, identity);
+            return new OpenedSource(file, CompressionFormat.None, identity) { OpenRandomAccess = () => OpenRaw(4096) };
         }
         Span<byte> header = stackalloc byte[Compression.MagicLength];
         var n = file.Length > 0 ? RandomAccess.Read(file.Handle, header, 0) : 0;
         var format = Compression.Detect(header[..n]);
         if (format == CompressionFormat.None)
         {
-            return new OpenedSource(file, format, identity);
+            return new OpenedSource(file, format, identity) { OpenRandomAccess = () => OpenRaw(4096) };
         }
         // A compressed file is read front to back through the decompressor; no data ranges inside it.
         file.Dispose();
-        var raw = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 1 << 20);
-        return Decompressed(path, raw, format, identity);
+        var raw = OpenRaw(1 << 20);
+        return Decompressed(path, raw, format, identity) with
+        {
+            OpenRandomAccess = () => new ReopeningStream(() => Compression.OpenDecompressor(OpenRaw(1 << 16), format), $"{path} ({Compression.NameOf(format)})"),
+        };
     }
 
     private static OpenedSource OpenStdin(bool decompress, Func<Stream>? stdin, IPlatformIo platform)
@@ -100,11 +111,16 @@ public static class SourceOpener
                 Span<byte> header = stackalloc byte[Compression.MagicLength];
                 var n = length > 0 ? RandomAccess.Read(handle, header, 0) : 0;
                 var format = decompress ? Compression.Detect(header[..n]) : CompressionFormat.None;
+                // Reads through the same descriptor use pread at their own positions, so a second view is safe.
+                Stream OpenRaw(int bufferSize) => new FileStream(new SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize) { Position = 0 };
                 if (format == CompressionFormat.None)
                 {
-                    return new OpenedSource(file, format, identity);
+                    return new OpenedSource(file, format, identity) { OpenRandomAccess = () => OpenRaw(4096) };
                 }
-                return Decompressed("stdin", new FileStream(handle, FileAccess.Read, 1 << 20), format, identity);
+                return Decompressed("stdin", OpenRaw(1 << 20), format, identity) with
+                {
+                    OpenRandomAccess = () => new ReopeningStream(() => Compression.OpenDecompressor(OpenRaw(1 << 16), format), $"stdin ({Compression.NameOf(format)})"),
+                };
             }
             return OpenStream("stdin", new FileStream(handle, FileAccess.Read, 0), identity, decompress);
         }

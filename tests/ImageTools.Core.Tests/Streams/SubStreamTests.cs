@@ -22,13 +22,14 @@ public sealed class SubStreamTests
     public void WritesStayInside_AndAWriteAcrossTheEndFails()
     {
         var disk = new MemoryStream(new byte[100]);
-        using var window = new SubStream(disk, 50, 10);
+        using var window = new SubStream(disk, 50, 10, writable: true, name: "window");
         window.Position = 8;
         window.Write([7, 7]);
         disk.ToArray()[58].Should().Be(7);
         disk.ToArray()[59].Should().Be(7);
         var act = () => window.Write([1]);
-        act.Should().Throw<IOException>().WithMessage("*passes the end*");
+        act.Should().Throw<ImageToolsException>().Where(e => e.Kind == ErrorKind.DoesNotFit)
+            .WithMessage("window: writing 1 bytes at offset 10 would pass its end (10 bytes); nothing was written");
         disk.ToArray()[60].Should().Be(0, "nothing spills into the next partition");
     }
 
@@ -43,6 +44,17 @@ public sealed class SubStreamTests
         a.ReadByte().Should().Be(5);
         b.ReadByte().Should().Be(99);
         a.ReadByte().Should().Be(6, "each window keeps its own position");
+    }
+
+    [Fact]
+    public void IsReadOnlyUnlessAskedOtherwise()
+    {
+        var disk = new MemoryStream(new byte[100]);
+        using var window = new SubStream(disk, 50, 10);
+        window.CanWrite.Should().BeFalse();
+        var act = () => window.Write([1]);
+        act.Should().Throw<NotSupportedException>();
+        disk.ToArray().Should().OnlyContain(b => b == 0);
     }
 
     [Fact]

@@ -39,6 +39,18 @@ public sealed class ExtFilesystemBuilder
         return SizePlanner.DefaultOptions(_options, needs);
     }
 
+    /// <summary>
+    /// The smallest filesystem size (a whole number of MiB) that holds <paramref name="source"/>'s content, or null when
+    /// none does: for callers that must check a size they were given before writing anything (fsmaker's -s). Reads
+    /// the source once without its file data, and errs on the large side as the default size does.
+    /// </summary>
+    public long? MinimumSize(IFileTreeSource source, CancellationToken cancellation = default)
+    {
+        ValidateOptions(_options);
+        var needs = ContentEstimator.Measure(source, _options, _progress, cancellation);
+        return SizePlanner.Minimum(_options with { SizeBytes = null }, needs);
+    }
+
     /// <summary>Builds into <paramref name="target"/>; the size is the options' (or computed) and must fit the target window.</summary>
     public ExtBuildResult Build(IFileTreeSource source, ExtImageTarget target, CancellationToken cancellation = default)
     {

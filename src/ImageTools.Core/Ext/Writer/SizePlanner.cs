@@ -241,6 +241,11 @@ internal static class SizePlanner
         return Plan(4096);
     }
 
+    /// <summary>The smallest size (a whole number of MiB) whose filesystem holds the content, with no headroom; null when none does.</summary>
+    public static long? Minimum(ExtFilesystemOptions options, ContentNeeds needs) =>
+        Smallest(options, g => needs.BlocksByBlockSize.TryGetValue(g.BlockSize, out var need) && DataCapacity(g) >= need && g.InodesCount >= needs.Inodes,
+            dataOnly: null).Size;
+
     /// <summary>The message for content that does not fit, with the smallest size that would hold it.</summary>
     public static ImageToolsException DoesNotFit(ExtFilesystemOptions options, ExtGeometry g, long neededBlocks, long neededInodes)
     {

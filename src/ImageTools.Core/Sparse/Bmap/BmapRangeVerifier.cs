@@ -3,13 +3,14 @@ namespace ImageTools.Core.Sparse.Bmap;
 /// <summary>
 /// Checks the bytes of a block map's ranges against their checksums, either fed piece by piece while copying
 /// (<see cref="Begin"/>, <see cref="Append"/>, <see cref="Complete"/>) or by reading an image
-/// (<see cref="VerifyImage"/>). A mismatch is <see cref="ErrorKind.ChecksumMismatch"/> naming the range in blocks
-/// and bytes, both checksums and the image.
+/// (<see cref="VerifyImage"/>). A mismatch is <see cref="ErrorKind.BmapMismatch"/> (or the kind given) naming
+/// the range in blocks and bytes, both checksums and the image.
 /// </summary>
 public sealed class BmapRangeVerifier : IDisposable
 {
     private readonly BlockMap _map;
     private readonly string _image;
+    private readonly ErrorKind _mismatchKind;
     private readonly System.Security.Cryptography.IncrementalHash? _hash;
     private BmapRange? _current;
     private long _expected;
@@ -17,12 +18,20 @@ public sealed class BmapRangeVerifier : IDisposable
 
     /// <param name="map">The block map whose ranges are checked.</param>
     /// <param name="image">Names the image in messages.</param>
-    public BmapRangeVerifier(BlockMap map, string image = "image")
+    /// <param name="mismatchKind">
+    /// The error kind of a mismatch: <see cref="ErrorKind.BmapMismatch"/> when checking an image against its bmap,
+    /// <see cref="ErrorKind.ChecksumMismatch"/> when checking a copy read back.
+    /// </param>
+    public BmapRangeVerifier(BlockMap map, string image = "image", ErrorKind mismatchKind = ErrorKind.BmapMismatch)
     {
         _map = map;
         _image = image;
+        _mismatchKind = mismatchKind;
         _hash = map.ChecksumType != null ? BmapChecksum.Create(map.ChecksumType) : null;
     }
+
+    /// <summary>Ranges completed and found to match.</summary>
+    public long RangesVerified { get; private set; }
 
     /// <summary>Starts checking <paramref name="range"/>: its bytes must follow through <see cref="Append"/>.</summary>
     public void Begin(BmapRange range)
@@ -62,17 +71,19 @@ public sealed class BmapRangeVerifier : IDisposable
         }
         if (range.Checksum != null && digest != null && !string.Equals(digest, range.Checksum, StringComparison.OrdinalIgnoreCase))
         {
-            throw new ImageToolsException(ErrorKind.ChecksumMismatch,
+            throw new ImageToolsException(_mismatchKind,
                 $"{_image}: checksum mismatch in {_map.Describe(range)}: {BmapChecksum.DisplayName(_map.ChecksumType!)} is {digest}, " +
                 $"the bmap {_map.Source} says {range.Checksum}; the image is damaged or the bmap belongs to another image")
             { Path = _image };
         }
+        RangesVerified++;
     }
 
     /// <summary>Reads every mapped range of <paramref name="image"/> and checks it; throws at the first mismatch.</summary>
-    public static void VerifyImage(BlockMap map, Stream image, string imageName = "image", CancellationToken cancellationToken = default)
+    public static void VerifyImage(BlockMap map, Stream image, string imageName = "image", CancellationToken cancellationToken = default,
+        ErrorKind mismatchKind = ErrorKind.BmapMismatch)
     {
-        using var verifier = new BmapRangeVerifier(map, imageName);
+        using var verifier = new BmapRangeVerifier(map, imageName, mismatchKind);
         var buffer = new byte[1024 * 1024];
         foreach (var range in map.Ranges)
         {

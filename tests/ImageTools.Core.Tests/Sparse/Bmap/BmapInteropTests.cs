@@ -176,7 +176,7 @@ public class BmapInteropTests : IDisposable
         using var image = File.OpenRead(_image);
         var verify = () => BmapRangeVerifier.VerifyImage(map, image, _image, TestContext.Current.CancellationToken);
         verify.Should().Throw<ImageToolsException>()
-            .Where(e => e.Kind == ErrorKind.ChecksumMismatch)
+            .Where(e => e.Kind == ErrorKind.BmapMismatch)
             .WithMessage($"{_image}: checksum mismatch in blocks 24-27 (bytes 98304-114687): SHA-256 is {Sha256Of(24, 27, BlockSize)}, " +
                          $"the bmap {bmap} says {map.Ranges.Single(r => r.FirstBlock == 24).Checksum}; the image is damaged or the bmap belongs to another image");
 

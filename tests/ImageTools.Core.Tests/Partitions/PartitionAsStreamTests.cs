@@ -6,12 +6,12 @@ using Xunit;
 namespace ImageTools.Core.Tests.Partitions;
 
 /// <summary>A partition of an image file used as a stream of its own, checked against dd and e2fsck.</summary>
-public class PartitionStreamTests : IDisposable
+public class PartitionAsStreamTests : IDisposable
 {
     private readonly TempDirectory _dir = new();
     private readonly string _image;
 
-    public PartitionStreamTests()
+    public PartitionAsStreamTests()
     {
         _image = TestDisk.Create(_dir, "disk.img", 48L << 20);
         TestDisk.FillRandom(_image, seed: 3);
