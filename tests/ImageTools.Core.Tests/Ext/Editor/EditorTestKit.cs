@@ -49,7 +49,7 @@ public static partial class EditorTestKit
     public static Dictionary<string, NodeFacts> Describe(string image, long offset = 0, long? length = null)
     {
         using var file = File.OpenRead(image);
-        using Stream window = length is long l ? new ImageTools.Core.Partitions.PartitionStream(file, offset, l) : file;
+        using Stream window = length is long l ? new ImageTools.Core.Streams.SubStream(file, offset, l) : file;
         using var fs = ExtFileSystem.Open(window, image, leaveOpen: true);
         var result = new Dictionary<string, NodeFacts>(StringComparer.Ordinal);
         foreach (var item in ExtTreeWalker.Walk(fs))
