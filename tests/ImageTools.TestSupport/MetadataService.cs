@@ -6,17 +6,21 @@ using System.Text;
 namespace ImageTools.TestSupport;
 
 /// <summary>
-/// A tiny stand-in for a cloud platform's metadata service, for first-boot tests: an HTTP server on the
-/// host's loopback (127.0.0.1 only, a free port) that answers GET of one path with a password, and 404
-/// elsewhere. A QEMU guest on user-mode networking reaches it as 10.0.2.2:<see cref="Port"/>; a chroot
-/// on the host as 127.0.0.1. Every request is recorded.
+/// A tiny stand-in for a cloud platform's metadata service, for first-boot tests: an HTTP/1.0 server bound to
+/// the host's loopback only (127.0.0.1, a free port) that answers GET of one path with a password, and 404
+/// elsewhere. A QEMU guest on user-mode networking reaches it as 10.0.2.2:<see cref="Port"/>; a chroot on the
+/// host as 127.0.0.1. Every request is recorded.
+/// <para>A plain socket, not HttpListener: HttpListener routes by the Host header, so a guest's request for
+/// 10.0.2.2:PORT would not match a 127.0.0.1 prefix (it answers 404 itself), and a wildcard prefix would listen
+/// on every interface.</para>
 /// </summary>
 public sealed class MetadataService : IDisposable
 {
     /// <summary>The path the platform serves, as in the EC2-style default URL.</summary>
     public const string PasswordPath = "/2009-04-04/meta-data/initial-password";
 
-    private readonly HttpListener _listener = new();
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
     private readonly Task _loop;
     private readonly ConcurrentQueue<string> _requests = new();
 
@@ -24,9 +28,8 @@ public sealed class MetadataService : IDisposable
     public MetadataService(string? password)
     {
         Password = password;
-        Port = FreePort();
-        _listener.Prefixes.Add($"http://127.0.0.1:{Port}/");
         _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _loop = Task.Run(Serve);
     }
 
@@ -45,50 +48,77 @@ public sealed class MetadataService : IDisposable
 
     private async Task Serve()
     {
-        while (_listener.IsListening)
+        while (!_stop.IsCancellationRequested)
         {
-            HttpListenerContext context;
+            TcpClient client;
             try
             {
-                context = await _listener.GetContextAsync().ConfigureAwait(false);
+                client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
             {
                 return;
             }
-            var path = context.Request.Url?.AbsolutePath ?? "";
-            _requests.Enqueue(path);
-            var password = Password;
-            if (path == PasswordPath && password != null)
+            using (client)
             {
-                var body = Encoding.UTF8.GetBytes(password);
-                context.Response.StatusCode = 200;
-                context.Response.ContentType = "text/plain";
-                context.Response.ContentLength64 = body.Length;
-                await context.Response.OutputStream.WriteAsync(body).ConfigureAwait(false);
+                try
+                {
+                    await Answer(client).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is IOException or SocketException or OperationCanceledException)
+                {
+                    // A client that went away: nothing to answer.
+                }
             }
-            else
-            {
-                context.Response.StatusCode = 404;
-            }
-            context.Response.Close();
         }
     }
 
-    private static int FreePort()
+    private async Task Answer(TcpClient client)
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        return port;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        var stream = client.GetStream();
+        // The request line and headers, up to the blank line (a GET has no body).
+        var head = new MemoryStream();
+        var buffer = new byte[4096];
+        while (head.Length < 64 * 1024 && !EndsHeaders(head))
+        {
+            var n = await stream.ReadAsync(buffer, timeout.Token).ConfigureAwait(false);
+            if (n == 0)
+            {
+                break;
+            }
+            head.Write(buffer, 0, n);
+        }
+        var requestLine = Encoding.ASCII.GetString(head.ToArray()).Split("\r\n")[0].Split(' ');
+        var method = requestLine[0];
+        var target = requestLine.Length > 1 ? requestLine[1] : "";
+        // An absolute-form target (a proxy-style request) names the path after the authority.
+        var path = Uri.TryCreate(target, UriKind.Absolute, out var absolute) && absolute.Scheme is "http" or "https" ? absolute.AbsolutePath : target.Split('?')[0];
+        _requests.Enqueue(path);
+        var password = Password;
+        var (status, body) = method == "GET" && path == PasswordPath && password != null
+            ? ("200 OK", Encoding.UTF8.GetBytes(password))
+            : ("404 Not Found", Encoding.ASCII.GetBytes("not found\n"));
+        var header = Encoding.ASCII.GetBytes(
+            $"HTTP/1.0 {status}\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n");
+        await stream.WriteAsync(header, timeout.Token).ConfigureAwait(false);
+        await stream.WriteAsync(body, timeout.Token).ConfigureAwait(false);
+        await stream.FlushAsync(timeout.Token).ConfigureAwait(false);
+    }
+
+    private static bool EndsHeaders(MemoryStream head)
+    {
+        var bytes = head.GetBuffer().AsSpan(0, (int)head.Length);
+        return bytes.IndexOf("\r\n\r\n"u8) >= 0 || bytes.IndexOf("\n\n"u8) >= 0;
     }
 
     public void Dispose()
     {
+        _stop.Cancel();
         _listener.Stop();
-        _listener.Close();
         _loop.Wait(TimeSpan.FromSeconds(5));
+        _stop.Dispose();
     }
 }
 
