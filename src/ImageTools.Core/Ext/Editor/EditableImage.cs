@@ -48,8 +48,9 @@ public sealed class EditableImage : IDisposable
     private readonly SafeFileHandle _handle;
     private readonly long _fileLength;
     private readonly FileKind _kind;
+    private readonly bool _ownsHandle = true;
 
-    private EditableImage(SafeFileHandle handle, FileKind kind, string path, int? partition, long fileLength, long baseOffset, long length, string description, string redoLog)
+    private EditableImage(SafeFileHandle handle, FileKind kind, string path, int? partition, long fileLength, long baseOffset, long length, string description, string? redoLog)
     {
         _handle = handle;
         _kind = kind;
@@ -77,7 +78,8 @@ public sealed class EditableImage : IDisposable
     /// <summary>"disk.img partition 1", "root.img".</summary>
     public string Description { get; }
 
-    public string RedoLogPath { get; }
+    /// <summary>Where the redo log goes; null for an image being built (<see cref="OverNewImage"/>), which needs none.</summary>
+    public string? RedoLogPath { get; }
 
     /// <summary>Set when opening completed an edit that a crash had interrupted.</summary>
     public string? RecoveryNote { get; private set; }
@@ -142,6 +144,28 @@ public sealed class EditableImage : IDisposable
         }
     }
 
+    /// <summary>
+    /// A filesystem inside an image that is still being made (fsmaker's build, which writes a temporary file
+    /// and renames it into place only when complete): edits are applied directly, without a redo log or a
+    /// sync, because a build that fails discards the whole file, so there is no half-edited image anyone could
+    /// see. The handle stays open (and owned by the caller) when this is disposed.
+    /// </summary>
+    public static EditableImage OverNewImage(SafeFileHandle handle, long baseOffset, long length, string description)
+    {
+        var fileLength = RandomAccess.GetLength(handle);
+        if (baseOffset < 0 || length <= 0 || baseOffset + length > fileLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(length), $"{description}: a {length}-byte window at {baseOffset} does not fit a {fileLength}-byte file");
+        }
+        return new EditableImage(handle, FileKind.RegularFile, description, null, fileLength, baseOffset, length, description, redoLog: null, ownsHandle: false);
+    }
+
+    private EditableImage(SafeFileHandle handle, FileKind kind, string path, int? partition, long fileLength, long baseOffset, long length, string description, string? redoLog, bool ownsHandle)
+        : this(handle, kind, path, partition, fileLength, baseOffset, length, description, redoLog)
+    {
+        _ownsHandle = ownsHandle;
+    }
+
     private static (long Offset, long Length, string Description, int? Number) Locate(Stream disk, string path, int? partition, byte[] head)
     {
         static bool HasExtMagic(ReadOnlySpan<byte> bytes) => bytes.Length >= 1082 && bytes[1080] == 0x53 && bytes[1081] == 0xEF;
@@ -197,6 +221,10 @@ public sealed class EditableImage : IDisposable
 
     private void Recover()
     {
+        if (RedoLogPath == null)
+        {
+            return;
+        }
         if (RedoLog.DiscardUncommitted(RedoLogPath))
         {
             RecoveryNote = $"discarded {RedoLogPath}.partial, the log of an edit that stopped before it was committed (the image was not changed by it)";
@@ -235,6 +263,11 @@ public sealed class EditableImage : IDisposable
         {
             return;
         }
+        if (RedoLogPath == null)
+        {
+            ApplyUnlogged(changes, observer);
+            return;
+        }
         RedoLog.Write(RedoLogPath, new RedoLogHeader(_fileLength, BaseOffset, filesystemUuid), changes);
         var total = changes.Writes.Count + changes.Zeroes.Count;
         observer?.Invoke(new CommitProgress(CommitStage.RedoLogCommitted, 0, total));
@@ -257,6 +290,22 @@ public sealed class EditableImage : IDisposable
         }
         observer?.Invoke(new CommitProgress(CommitStage.Applied, total, total));
         RedoLog.Delete(RedoLogPath);
+    }
+
+    /// <summary>An image being built: the changes go straight in (see <see cref="OverNewImage"/>).</summary>
+    private void ApplyUnlogged(EditChanges changes, Action<CommitProgress>? observer)
+    {
+        var total = changes.Writes.Count + changes.Zeroes.Count;
+        var applier = new Applier(this, observer, total);
+        foreach (var zero in changes.Zeroes)
+        {
+            applier.Zero(zero.Offset, zero.Length);
+        }
+        foreach (var write in changes.Writes)
+        {
+            applier.Write(write.Offset, write.Data);
+        }
+        observer?.Invoke(new CommitProgress(CommitStage.Applied, total, total));
     }
 
     /// <summary>Writes into the file at the filesystem's base offset; zeroes by punching holes, or without allocating what is already zero.</summary>
@@ -337,11 +386,18 @@ public sealed class EditableImage : IDisposable
             observer?.Invoke(new CommitProgress(CommitStage.Applying, _done, total));
         }
 
-        private ImageToolsException Failed(IOException e) =>
-            new(ErrorKind.WriteFailed, $"{image.Path}: writing the edit failed: {e.Message}; the redo log {image.RedoLogPath} completes it when the image is opened again", e) { Path = image.Path };
+        private ImageToolsException Failed(IOException e) => image.RedoLogPath == null
+            ? new(ErrorKind.WriteFailed, $"{image.Path}: writing the edit failed: {e.Message}", e) { Path = image.Path }
+            : new(ErrorKind.WriteFailed, $"{image.Path}: writing the edit failed: {e.Message}; the redo log {image.RedoLogPath} completes it when the image is opened again", e) { Path = image.Path };
     }
 
-    public void Dispose() => _handle.Dispose();
+    public void Dispose()
+    {
+        if (_ownsHandle)
+        {
+            _handle.Dispose();
+        }
+    }
 }
 
 /// <summary>A read-only stream over a window of an open file handle (positioned reads; no shared file position).</summary>
