@@ -47,9 +47,9 @@ internal static class ScrubCommand
             {
                 foreach (var op in ScrubOperations.All)
                 {
-                    Console.Out.WriteLine($"{op.Name,-14} {(op.EnabledByDefault ? "default" : "on --remove"),-11} {op.Description}");
+                    Console.Out.WriteLine($"{op.Name,-14} {(op.EnabledByDefault ? "default" : "on --remove"),-15} {op.Description}");
                 }
-                Console.Out.WriteLine($"{"first-boot",-14} {"on --first-boot",-11} install the first-boot script (initial password from the metadata service, new SSH host keys and machine-id)");
+                Console.Out.WriteLine($"{"first-boot",-14} {"on --first-boot",-15} install the first-boot script (initial password from the metadata service, new SSH host keys and machine-id)");
                 return ExitCodes.Success;
             }
             var specification = parse.GetValue(image)
@@ -127,10 +127,10 @@ internal static class ScrubCommand
         {
             return changes == 0
                 ? $"fsmaker: dry run of {report.Image} ({report.FilesystemType}): nothing to change; nothing was written"
-                : $"fsmaker: dry run of {report.Image} ({report.FilesystemType}): {changes} changes would free {freed}, zero {zeroed} and write {written}; nothing was written";
+                : $"fsmaker: dry run of {report.Image} ({report.FilesystemType}): {changes} change{(changes == 1 ? "" : "s")} would free {freed}, zero {zeroed} and write {written}; nothing was written";
         }
         return changes == 0
             ? $"fsmaker: {report.Image} ({report.FilesystemType}) is already clean: nothing changed"
-            : $"fsmaker: scrubbed {report.Image} ({report.FilesystemType}): {changes} changes, {freed} freed, {zeroed} zeroed, {written} written";
+            : $"fsmaker: scrubbed {report.Image} ({report.FilesystemType}): {changes} change{(changes == 1 ? "" : "s")}, {freed} freed, {zeroed} zeroed, {written} written";
     }
 }

@@ -64,7 +64,7 @@ public sealed class ScrubRootStep : IRootFilesystemStep
         var changes = report.Changes.Count(c => c.Action != ScrubAction.Note);
         lines.Add(changes == 0
             ? "nothing to change: already clean"
-            : $"{changes} changes, {ScrubContext.Size(report.BlocksFreed * (ulong)report.BlockSize)} freed, "
+            : $"{changes} change{(changes == 1 ? "" : "s")}, {ScrubContext.Size(report.BlocksFreed * (ulong)report.BlockSize)} freed, "
               + $"{ScrubContext.Size((ulong)report.BytesZeroed)} zeroed, {ScrubContext.Size((ulong)report.BytesWritten)} written");
         return lines;
     }

@@ -48,7 +48,7 @@ public static class FirstBootPayload
         string I(int v) => v.ToString(CultureInfo.InvariantCulture);
         return $$"""
 #!/bin/sh
-# imagetools-first-boot: installed by 'fsmaker scrub --first-boot' (ImageTools); see docs/hygiene.md.
+# imagetools-first-boot: installed by 'fsmaker --first-boot' or 'fsmaker scrub --first-boot' (ImageTools); see docs/hygiene.md.
 #
 # On the first start of a server made from this image, and only then, it
 #   - makes fresh SSH host keys (where sshd is installed) and a fresh machine-id,
@@ -311,7 +311,7 @@ WantedBy=multi-user.target
 # Default-Stop:
 # Short-Description: ImageTools first boot: initial password, SSH host keys, machine-id
 ### END INIT INFO
-# Installed by 'fsmaker scrub --first-boot' (ImageTools); the script removes its rc links once done.
+# Installed by fsmaker's --first-boot (ImageTools); the script removes its rc links once done.
 
 case "$1" in
     start | "")
@@ -334,7 +334,7 @@ esac
     /// when the image has none, so that adding the hook does not lose the defaults.
     /// </summary>
     public static string DefaultBusyboxInittab() => $"""
-# Busybox init's built-in defaults, written out by 'fsmaker scrub --first-boot' to add the first-boot hook.
+# Busybox init's built-in defaults, written out by fsmaker's --first-boot to add the first-boot hook.
 ::sysinit:/etc/init.d/rcS
 {InittabLine}
 ::askfirst:-/bin/sh
