@@ -55,7 +55,7 @@ public sealed class ScrubRootStep : IRootFilesystemStep
         var options = _options with { Now = now };
         using var image = EditableImage.OverNewImage(context.Disk, context.PartitionOffset, context.Partition.Length, context.Name);
         using var view = image.OpenReadView();
-        using var editor = ExtEditor.Open(view, context.Name, new ExtEditorOptions { Now = now });
+        using var editor = ExtEditor.Open(view, context.Name, new ExtEditorOptions { Now = now, FindNextData = image.FindNextData });
         context.Cancellation.ThrowIfCancellationRequested();
         var report = Scrubber.Scrub(image, editor, _operations, options);
         Report = report;

@@ -22,7 +22,7 @@ public static class Scrubber
         }
         using var image = EditableImage.Open(specification, new EditableImageOptions { RedoLogPath = options.RedoLogPath });
         using var view = image.OpenReadView();
-        using var editor = ExtEditor.Open(view, image.Description, new ExtEditorOptions { Now = options.Now });
+        using var editor = ExtEditor.Open(view, image.Description, new ExtEditorOptions { Now = options.Now, FindNextData = image.FindNextData });
         return Scrub(image, editor, operations, options);
     }
 

@@ -99,7 +99,7 @@ public sealed class ScrubCommandTests(DirtyTreeFixture dirty) : IClassFixture<Di
         ExtImages.Debugfs(partition, "cat /var/log/syslog").Should().BeEmpty();
 
         // Nothing of any secret is left anywhere in the disk: not in freed blocks, directory slack or the journal.
-        foreach (var secret in DirtyRootTree.Secrets)
+        foreach (var secret in DirtyRootTree.Secrets.Append(DeletedSecret))
         {
             FileContains(disk, secret).Should().BeFalse($"'{secret}' must not be anywhere in the published disk");
         }
@@ -284,6 +284,9 @@ public sealed class ScrubCommandTests(DirtyTreeFixture dirty) : IClassFixture<Di
 
     // ---- Helpers -----------------------------------------------------------------------------------
 
+    /// <summary>What a file deleted before the scrub held (only in the ext4 image's free blocks).</summary>
+    private const string DeletedSecret = "SECRETdeletedBEFOREtheSCRUB";
+
     /// <summary>/etc/shadow of the dirty tree after the passwords operation: every hash locked, '*' and '!!' kept.</summary>
     private const string ScrubbedShadow =
         "root:!:19700:0:99999:7:::\n" + "daemon:*:19700:0:99999:7:::\n" + "alice:!:19700:0:99999:7:::\n" + "bob:!:19700:0:99999:7:::\n"
@@ -304,7 +307,15 @@ public sealed class ScrubCommandTests(DirtyTreeFixture dirty) : IClassFixture<Di
                 tar.ExitCode.Should().Be(0, tar.ToString());
                 return archive;
             case "ext4 image":
-                return dirty.Ext4Image;
+                // A copy with a file deleted the way the kernel deletes: its data stays in the free blocks.
+                var image = _work.File("dirty-with-deleted.ext4");
+                File.Copy(dirty.Ext4Image, image);
+                var deleted = _work.File("deleted.txt");
+                File.WriteAllText(deleted, string.Concat(Enumerable.Repeat(DeletedSecret + "\n", 200)));
+                ExtImages.Debugfs(image, $"write {deleted} /deleted.txt", write: true);
+                ExtImages.Debugfs(image, "rm /deleted.txt", write: true);
+                FileContains(image, DeletedSecret).Should().BeTrue("the deleted file's data is still in the image's free blocks");
+                return image;
             default:
                 throw new ArgumentOutOfRangeException(nameof(kind));
         }

@@ -216,6 +216,23 @@ public sealed class EditableImage : IDisposable
         }
     }
 
+    /// <summary>
+    /// The first range at or after <paramref name="offset"/> (relative to the filesystem) within
+    /// <paramref name="length"/> bytes that may hold data, or null when the rest of that span is a hole of the image
+    /// file (SEEK_DATA/SEEK_HOLE through the platform layer). A device, or a file system that cannot say, is all data.
+    /// Meant for <see cref="ExtEditorOptions.FindNextData"/>.
+    /// </summary>
+    public Streams.Extent? FindNextData(long offset, long length)
+    {
+        if (_kind != FileKind.RegularFile)
+        {
+            return new Streams.Extent(offset, length);
+        }
+        var limit = Math.Min(_fileLength, BaseOffset + offset + length);
+        var data = PlatformIo.Current.FindNextData(_handle, BaseOffset + offset, limit);
+        return data is { } d ? new Streams.Extent(d.Offset - BaseOffset, Math.Min(d.Length, limit - d.Offset)) : null;
+    }
+
     /// <summary>A read-only stream over the filesystem's window (what the editor reads; its overlay takes the writes).</summary>
     public Stream OpenReadView() => new HandleWindowStream(_handle, BaseOffset, Length);
 

@@ -10,6 +10,15 @@ public sealed record ExtEditorOptions
 {
     /// <summary>The time written into the inodes and directories it changes (and s_wtime); null: now.</summary>
     public DateTimeOffset? Now { get; init; }
+
+    /// <summary>
+    /// Where the image holds data, for the operations that look for non-zero blocks (free space, the journal):
+    /// given a byte offset of the filesystem and a length, the first range at or after the offset that may hold
+    /// data (relative to the filesystem), or null when the rest of that span is a hole. Holes read as zeros, so
+    /// skipping them changes nothing but the time: reading a sparse 4 GiB image's free space block by block
+    /// takes seconds, asking SEEK_DATA takes none. Null: everything may hold data.
+    /// </summary>
+    public Func<long, long, Streams.Extent?>? FindNextData { get; init; }
 }
 
 /// <summary>Owner, group and permission bits (07777) of an inode the editor creates.</summary>
@@ -72,7 +81,7 @@ public sealed class ExtEditor : IDisposable
                 throw new ImageToolsException(ErrorKind.CorruptImage,
                     $"{name}: not editing a damaged filesystem: {fs.Warnings[0]} (run e2fsck -f on it first)") { Path = name };
             }
-            var editor = new ExtEditor(overlay, device, fs, sb, options?.Now ?? DateTimeOffset.UtcNow);
+            var editor = new ExtEditor(overlay, device, fs, sb, options?.Now ?? DateTimeOffset.UtcNow) { _findNextData = options?.FindNextData };
             editor.CheckJournal();
             return editor;
         }
@@ -764,15 +773,14 @@ public sealed class ExtEditor : IDisposable
         foreach (var run in blocks.Data)
         {
             var first = run.Logical == 0 ? 1UL : 0UL;
-            for (var at = first; at < run.Count; at += Chunk)
+            foreach (var (start, count) in BlocksThatMayHoldData(run.Physical + first, run.Count - first, Chunk))
             {
-                var count = (int)Math.Min(Chunk, run.Count - at);
-                _device.ReadBlocks(run.Physical + at, count, buffer, $"journal inode {journal}");
+                _device.ReadBlocks(start, count, buffer, $"journal inode {journal}");
                 for (var i = 0; i < count; i++)
                 {
                     if (buffer.AsSpan(i * bs, bs).IndexOfAnyExcept((byte)0) >= 0)
                     {
-                        _overlay.Zero(checked((long)(run.Physical + at + (ulong)i) * bs), bs);
+                        _overlay.Zero(checked((long)(start + (ulong)i) * bs), bs);
                         zeroed++;
                     }
                 }
@@ -793,22 +801,61 @@ public sealed class ExtEditor : IDisposable
         ulong zeroed = 0;
         foreach (var run in Allocator.FreeRuns().ToList())
         {
-            for (ulong at = 0; at < run.Count; at += Chunk)
+            foreach (var (start, count) in BlocksThatMayHoldData(run.Start, run.Count, Chunk))
             {
                 cancellation.ThrowIfCancellationRequested();
-                var count = (int)Math.Min(Chunk, run.Count - at);
-                _device.ReadBlocks(run.Start + at, count, buffer, "free blocks");
+                _device.ReadBlocks(start, count, buffer, "free blocks");
                 for (var i = 0; i < count; i++)
                 {
                     if (buffer.AsSpan(i * bs, bs).IndexOfAnyExcept((byte)0) >= 0)
                     {
-                        _overlay.Zero(checked((long)(run.Start + at + (ulong)i) * bs), bs);
+                        _overlay.Zero(checked((long)(start + (ulong)i) * bs), bs);
                         zeroed++;
                     }
                 }
             }
         }
         return zeroed;
+    }
+
+    private Func<long, long, Streams.Extent?>? _findNextData;
+
+    /// <summary>
+    /// The blocks of [start, start + count) that may hold data, in pieces of at most <paramref name="chunk"/>
+    /// blocks: all of them, or, when the image says where its holes are (<see cref="ExtEditorOptions.FindNextData"/>),
+    /// only those not in a hole of the image underneath. (What the edit itself zeroed reads as zeros anyway.)
+    /// </summary>
+    private IEnumerable<(ulong Start, int Count)> BlocksThatMayHoldData(ulong start, ulong count, int chunk)
+    {
+        var bs = (ulong)_fs.BlockSize;
+        var end = start + count;
+        var at = start;
+        while (at < end)
+        {
+            var dataEnd = end;
+            if (_findNextData != null)
+            {
+                var data = _findNextData(checked((long)(at * bs)), checked((long)((end - at) * bs)));
+                if (data is not { } extent || extent.Length <= 0)
+                {
+                    yield break;
+                }
+                var first = (ulong)extent.Offset / bs;
+                var last = ((ulong)(extent.Offset + extent.Length) + bs - 1) / bs;
+                if (first >= end)
+                {
+                    yield break;
+                }
+                at = Math.Max(at, first);
+                dataEnd = Math.Min(end, Math.Max(last, at + 1));
+            }
+            while (at < dataEnd)
+            {
+                var n = (int)Math.Min((ulong)chunk, dataEnd - at);
+                yield return (at, n);
+                at += (ulong)n;
+            }
+        }
     }
 
     // ---- Plumbing ---------------------------------------------------------------------------------
