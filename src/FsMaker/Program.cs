@@ -1,5 +1,7 @@
 using System.CommandLine;
+using ImageTools.CommandLineSupport;
 using ImageTools.Core;
+using ImageTools.Core.Ext.Writer;
 using ImageTools.FsMaker;
 
 // fsmaker: build (the default command), plus subcommands. Each subcommand lives in its own file
@@ -27,14 +29,30 @@ else
     ImageTools.FsMaker.Commands.BuildCommand.AddTo(root);
 }
 
+// Ctrl-C and SIGTERM cancel the command's token; a command stuck in a blocking read is ended by the
+// interruption's watchdog, which first removes every temporary output file. System.CommandLine's own
+// termination handling is off (ProcessTerminationTimeout = null): two mechanisms ending one process race.
+using var interruption = new Interruption("fsmaker");
+interruption.OnForcedExit(AtomicOutputFile.DeleteAllPending);
+int exitCode;
 try
 {
     // Our own handler below maps ImageToolsException to a documented exit code; System.CommandLine's
     // default handler would print a stack trace and exit 1 instead.
-    return await root.Parse(args).InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+    var configuration = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
+    exitCode = await root.Parse(args).InvokeAsync(configuration, interruption.Token);
 }
 catch (ImageToolsException e)
 {
     Console.Error.WriteLine($"fsmaker: {e.Message}");
-    return ExitCodes.For(e.Kind);
+    exitCode = ExitCodes.For(e.Kind);
 }
+if (interruption.Token.IsCancellationRequested && exitCode == ExitCodes.Cancelled)
+{
+    exitCode = interruption.ExitCode; // 143 for SIGTERM
+}
+if (!interruption.ClaimExit())
+{
+    Thread.Sleep(Timeout.Infinite); // the watchdog is ending the process with its own code
+}
+return exitCode;

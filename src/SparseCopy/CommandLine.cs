@@ -43,7 +43,7 @@ public static class CommandLine
               --list               print IMAGE's partition table like sfdisk -l (with --json: as JSON)
               --partition N        copy only partition N of SOURCE
               --to-partition N     write SOURCE into partition N of the existing disk image or disk DEST
-              --grow               after copying a disk to a larger DEST (a device, or -f SIZE), extend
+              --grow               after copying a whole disk to a device or to a file of -f SIZE, extend
                                    the last partition to DEST's end (the file system inside is not resized)
         A DEST smaller than SOURCE is fine when every partition ends within it.
 
@@ -56,7 +56,7 @@ public static class CommandLine
         Example: sparsecopy -f2G /dev/null disk.img   (a 2 GiB sparse file)
         """;
 
-    // Options are fields so that a new mode can read its own (see docs/sparsecopy.md, "Adding a mode").
+    // Options are fields so that a new mode can read its own (see docs/sparsecopy.md, "How the command is laid out").
     private static readonly Option<bool> OverlayOption = new("--overlay", "-o");
     private static readonly Option<bool> NoCheckOption = new("--nocheck", "-n");
     private static readonly Option<bool> QuietOption = new("--quiet", "-q");

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using ImageTools.CommandLineSupport;
 using ImageTools.Core;
 using ImageTools.Core.Platform;
 using ImageTools.Core.Sparse;
@@ -48,7 +49,7 @@ public static class CopyMode
         CopyOutcome outcome;
         try
         {
-            outcome = CopyJob.Run(request, progress, interruption.Watch, interruption.Token);
+            outcome = CopyJob.Run(request, progress, target => interruption.OnForcedExit(target.Abort), interruption.Token);
         }
         finally
         {
@@ -154,9 +155,7 @@ public static class CopyMode
         }
         else if (disk.NothingToGrow)
         {
-            notes.Add(disk.DestinationSize is { } size && disk.SourceLength is { } sourceLength && size <= sourceLength
-                ? "--grow: DEST is not larger than SOURCE, so there is nothing to grow"
-                : "--grow: the last partition already reaches DEST's end; nothing to grow");
+            notes.Add("--grow: the last partition already reaches DEST's end; nothing to grow");
         }
         return notes;
     }

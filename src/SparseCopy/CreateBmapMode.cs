@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using ImageTools.CommandLineSupport;
 using ImageTools.Core;
 using ImageTools.Core.Sparse.Bmap;
 

@@ -1,3 +1,4 @@
+using ImageTools.CommandLineSupport;
 using ImageTools.Core;
 
 namespace ImageTools.SparseCopy
@@ -19,7 +20,7 @@ namespace ImageTools.SparseCopy
                 return ExitCodes.For(e.Kind);
             }
 
-            using var interruption = new Interruption();
+            using var interruption = new Interruption("sparsecopy");
             var exitCode = Run(parsed, interruption);
             if (!interruption.ClaimExit())
             {

@@ -164,16 +164,8 @@ internal static class BuildCommand
 
     private static int Run(BootableDiskOptions options, bool json, bool quiet, CancellationToken cancellation)
     {
-        // Ctrl-C cancels the build, which removes its temporary file; if the process is torn down while a read
-        // blocks (a pipe), this removes it.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => AtomicOutputFile.DeleteAllPending();
-        using var watchdog = cancellation.Register(() => Task.Delay(TimeSpan.FromSeconds(2)).ContinueWith(_ =>
-        {
-            AtomicOutputFile.DeleteAllPending();
-            Console.Error.WriteLine("fsmaker: interrupted; no disk image was written");
-            Environment.Exit(ExitCodes.Cancelled);
-        }, TaskScheduler.Default));
-
+        // Ctrl-C cancels the build, which removes its temporary file (a build blocked in a read is ended by
+        // Program's interruption watchdog, which removes it too).
         var progress = quiet || json || Console.IsErrorRedirected ? null : new TerminalProgress();
         BootableDiskResult result;
         try

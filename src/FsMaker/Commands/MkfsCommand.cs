@@ -91,17 +91,8 @@ internal static class MkfsCommand
             throw new ImageToolsException(ErrorKind.DestinationUnwritable, $"{imagePath}: is not a regular file; mkfs writes image files") { Path = imagePath };
         }
 
-        // Ctrl-C cancels the build, which removes its temporary file; if a read blocks and the process is
-        // torn down instead, this removes it.
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => AtomicOutputFile.DeleteAllPending();
-        // A build blocked in a read (a pipe that stalls) cannot see the cancellation: give it two
-        // seconds, then remove the temporary file and stop.
-        using var watchdog = cancellation.Register(() => Task.Delay(TimeSpan.FromSeconds(2)).ContinueWith(_ =>
-        {
-            AtomicOutputFile.DeleteAllPending();
-            Console.Error.WriteLine("fsmaker: mkfs interrupted; no image was written");
-            Environment.Exit(ExitCodes.Cancelled);
-        }, TaskScheduler.Default));
+        // Ctrl-C cancels the build, which removes its temporary file (a build blocked in a read is ended by
+        // Program's interruption watchdog, which removes it too).
         var progress = quiet || json || Console.IsErrorRedirected ? null : new StderrProgress();
         var clock = Stopwatch.StartNew();
         ExtBuildResult result;

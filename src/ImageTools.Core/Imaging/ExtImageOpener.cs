@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using ImageTools.Core.Ext.Reader;
 using ImageTools.Core.Partitions;
+using ImageTools.Core.Streams;
 
 namespace ImageTools.Core.Imaging;
 
@@ -72,7 +73,7 @@ public static partial class ExtImageOpener
             var name = path;
             var head = new byte[Math.Min(KnownSignatures.ProbeLength, stream.Length)];
             stream.ReadExactly(head);
-            if (CompressedInput.Detect(head) is { } format)
+            if (Compression.Detect(head) is var format and not CompressionFormat.None)
             {
                 stream.Dispose();
                 owned.Clear();

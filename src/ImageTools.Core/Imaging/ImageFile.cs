@@ -1,3 +1,4 @@
+using ImageTools.Core.Streams;
 using ImageTools.Core.Platform;
 
 namespace ImageTools.Core.Imaging;
@@ -20,65 +21,20 @@ public static class ImageFile
             var kind = e is FileNotFoundException or DirectoryNotFoundException ? ErrorKind.NotFound : ErrorKind.SourceUnreadable;
             throw new ImageToolsException(kind, $"{path}: cannot open it: {e.Message}", e) { Path = path };
         }
-        if (file.Length == 0 && DeviceLength.Of(file.SafeFileHandle) is long size)
+        // fstat gives a block device no size, so FileStream.Length is 0; the platform asks the device (BLKGETSIZE64).
+        if (file.Length == 0 && PlatformIo.Current.GetIdentity(file.SafeFileHandle).Kind == FileKind.BlockDevice)
         {
-            return new DeviceStream(file, size);
+            return new DeviceStream(file, PlatformIo.Current.GetBlockDeviceSize(file.SafeFileHandle));
         }
         return file;
     }
 
     /// <summary>A read-only view of a device with its real length; reads past it end the stream.</summary>
-    private sealed class DeviceStream(FileStream device, long length) : Stream
+    private sealed class DeviceStream(FileStream device, long length) : PositionalReadStream
     {
-        private long _position;
-
-        public override bool CanRead => true;
-        public override bool CanSeek => true;
-        public override bool CanWrite => false;
         public override long Length => length;
 
-        public override long Position
-        {
-            get => _position;
-            set
-            {
-                ArgumentOutOfRangeException.ThrowIfNegative(value);
-                _position = value;
-            }
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            if (_position >= length)
-            {
-                return 0;
-            }
-            var n = RandomAccess.Read(device.SafeFileHandle, buffer[..(int)Math.Min(buffer.Length, length - _position)], _position);
-            _position += n;
-            return n;
-        }
-
-        public override long Seek(long offset, SeekOrigin origin)
-        {
-            Position = origin switch
-            {
-                SeekOrigin.Begin => offset,
-                SeekOrigin.Current => _position + offset,
-                SeekOrigin.End => length + offset,
-                _ => throw new ArgumentOutOfRangeException(nameof(origin)),
-            };
-            return _position;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        protected override int ReadAt(long position, Span<byte> buffer) => RandomAccess.Read(device.SafeFileHandle, buffer, position);
 
         protected override void Dispose(bool disposing)
         {

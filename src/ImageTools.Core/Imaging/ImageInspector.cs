@@ -27,8 +27,8 @@ public static class ImageInspector
         using (file)
         {
             var head = ReadHead(file, 64);
-            var format = CompressedInput.Detect(head);
-            if (format == null)
+            var format = Compression.Detect(head);
+            if (format == CompressionFormat.None)
             {
                 return new ImageReport { Path = path, SizeBytes = file.Length, Content = InspectContent(file, path, 0, cancellationToken) };
             }
@@ -39,7 +39,7 @@ public static class ImageInspector
             {
                 Path = path,
                 SizeBytes = compressedLength,
-                Compression = new CompressionReport(format, compressedLength, expanded.Length),
+                Compression = new CompressionReport(Compression.NameOf(format), compressedLength, expanded.Length),
                 Content = InspectContent(expanded, $"{path} (decompressed)", 0, cancellationToken),
             };
         }
@@ -60,9 +60,9 @@ public static class ImageInspector
         ProbeExt(stream, name, head, report);
         if (report.Formats.Count == 0)
         {
-            var compressed = CompressedInput.Detect(head);
-            var meaning = compressed != null
-                ? $"{compressed}-compressed data (inside a partition or image, fsmaker does not decompress it)"
+            var compressed = Compression.Detect(head);
+            var meaning = compressed != CompressionFormat.None
+                ? $"{Compression.NameOf(compressed)}-compressed data (inside a partition or image, fsmaker does not decompress it)"
                 : KnownSignatures.Identify(head, stream.Length);
             if (meaning == null && stream.Length >= 512 && stream.Length > head.Length)
             {

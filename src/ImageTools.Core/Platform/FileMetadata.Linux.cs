@@ -139,11 +139,8 @@ internal static unsafe partial class FileMetadataNative
     public const int AtFdCwd = -100;
     public const int AtSymlinkNoFollow = 0x100;
     public const uint StatxBasicStats = 0x7FF;
-    public const int SeekData = 3;
-    public const int SeekHole = 4;
     public const int EPERM = 1;
     public const int ENOENT = 2;
-    public const int ENXIO = 6;
     public const int EACCES = 13;
     public const int ENODATA = 61;
     public const int ENOTSUP = 95;
@@ -156,7 +153,4 @@ internal static unsafe partial class FileMetadataNative
 
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial nint lgetxattr(string path, string name, byte* value, nuint size);
-
-    [LibraryImport("libc", SetLastError = true)]
-    public static partial long lseek(int fd, long offset, int whence);
 }

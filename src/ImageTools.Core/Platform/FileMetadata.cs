@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
 namespace ImageTools.Core.Platform;
@@ -56,41 +55,6 @@ public static partial class FileMetadataReader
     /// <summary>The extended attributes of <paramref name="path"/> itself, by full name, in the order the OS lists them.</summary>
     public static IReadOnlyList<(string Name, byte[] Value)> GetExtendedAttributes(string path) =>
         OperatingSystem.IsLinux() ? LinuxXattrs(path) : Array.Empty<(string, byte[])>();
-
-    /// <summary>
-    /// The first data range at or after <paramref name="offset"/> of an open regular file
-    /// (SEEK_DATA/SEEK_HOLE), or null when only holes follow. Where the OS or filesystem cannot say,
-    /// everything up to the end is data, which is always correct, only slower.
-    /// </summary>
-    public static (long Offset, long Length)? NextData(SafeFileHandle handle, long offset, long length)
-    {
-        if (offset >= length)
-        {
-            return null;
-        }
-        if (!OperatingSystem.IsLinux())
-        {
-            return (offset, length - offset);
-        }
-        var fd = (int)handle.DangerousGetHandle();
-        var data = FileMetadataNative.lseek(fd, offset, FileMetadataNative.SeekData);
-        if (data < 0)
-        {
-            var errno = Marshal.GetLastPInvokeError();
-            // ENXIO: no data after offset. EINVAL: SEEK_DATA unsupported here; fall back to "all data".
-            return errno == FileMetadataNative.ENXIO ? null : (offset, length - offset);
-        }
-        if (data >= length)
-        {
-            return null;
-        }
-        var hole = FileMetadataNative.lseek(fd, data, FileMetadataNative.SeekHole);
-        if (hole < 0 || hole > length)
-        {
-            hole = length;
-        }
-        return (data, hole - data);
-    }
 
     private static FileMetadata PortableGet(string path)
     {

@@ -39,7 +39,7 @@ public sealed record CopyRequest
     public int? DestinationPartition { get; init; }
 
     /// <summary>
-    /// After a whole-disk copy to a larger DEST (a device, or <c>-f</c>), extend the last partition to DEST's end
+    /// After a whole-disk copy to a DEST of another size (a device, or <c>-f</c>), extend the last partition to DEST's end
     /// (<c>--grow</c>); the file system inside keeps its size.
     /// </summary>
     public bool GrowLastPartition { get; init; }

@@ -7,7 +7,7 @@ namespace ImageTools.Core.Sparse;
 /// <summary>
 /// The decisions a copy takes from partition tables, before anything is written: which bytes of SOURCE a
 /// partition is, which window of DEST a partition is and whether SOURCE fits in it, what of SOURCE a smaller
-/// DEST can hold, and how the last partition grows on a larger one. Every refusal happens here, so it leaves
+/// DEST can hold, and how the last partition grows to DEST's end. Every refusal happens here, so it leaves
 /// DEST untouched.
 /// </summary>
 internal static class DiskCopyPlanner
@@ -153,7 +153,7 @@ internal static class DiskCopyPlanner
     /// <summary>
     /// A whole-disk copy and DEST's size: refuses (before anything is written) a smaller DEST that some partition
     /// does not fit in, limits the copy to the end of the last partition when they all fit, and plans
-    /// <c>--grow</c> on a larger one. SOURCE without a readable MBR keeps the plain rules.
+    /// <c>--grow</c> to DEST's end (on a larger DEST, or a smaller one with room after the last partition). SOURCE without a readable MBR keeps the plain rules.
     /// </summary>
     public static WholeDiskPlan PlanWholeDisk(OpenedSource opened, CopyRequest request, CopyTarget target)
     {
@@ -180,10 +180,10 @@ internal static class DiskCopyPlanner
                 { Path = request.Source };
             }
             destinationSize = newSize;
-            if (sourceLength is not { } known || newSize >= known)
-            {
-                growth = MbrPartitionGrowth.Plan(table.Mbr, newSize / SectorSize);
-            }
+            // Also on a smaller DEST (an image with free space after its partitions, written to a smaller card):
+            // the last partition then grows to DEST's end as well. When it ends past DEST, Plan returns null and
+            // the fit check below refuses the copy.
+            growth = MbrPartitionGrowth.Plan(table.Mbr, newSize / SectorSize);
             if (growth != null)
             {
                 growthSectors = ReadSectors(opened, growth.Sectors);

@@ -77,4 +77,17 @@ public static class Compression
         CompressionFormat.Bzip2 => BZip2Stream.Create(compressed, SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false),
         _ => compressed,
     };
+
+    /// <summary>
+    /// Reads the magic from a stream that may not seek (a pipe), puts those bytes back in front, and returns the
+    /// decompressed stream (or the stream itself when it is not compressed). Disposing the result disposes
+    /// <paramref name="input"/>.
+    /// </summary>
+    public static Stream OpenSniffed(Stream input, out CompressionFormat format)
+    {
+        var header = new byte[MagicLength];
+        var n = input.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
+        format = Detect(header.AsSpan(0, n));
+        return OpenDecompressor(new PrefixedStream(header.AsSpan(0, n), input), format);
+    }
 }

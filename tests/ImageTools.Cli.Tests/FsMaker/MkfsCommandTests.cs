@@ -353,8 +353,10 @@ public class MkfsCommandTests
             .Should().BeEmpty();
     }
 
-    [Fact]
-    public void Interrupting_a_build_leaves_no_file()
+    [Theory]
+    [InlineData("INT", 130, new[] { "mkfs", "--size", "8M" }, "fs.img")]
+    [InlineData("TERM", 143, new[] { "--no-kernel", "--size", "64M" }, "disk.img")] // the bootable-disk build
+    public void Interrupting_a_build_leaves_no_file(string signal, int exitCode, string[] options, string outputName)
     {
         ExternalTools.Require("mkfifo");
         using var dir = new TempDirectory();
@@ -363,7 +365,7 @@ public class MkfsCommandTests
         Directory.CreateDirectory(outputs);
         Sh($"mkfifo '{fifo}'");
         var psi = new ProcessStartInfo(CliRunner.PathOf("fsmaker")) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in new[] { "mkfs", "--size", "8M", fifo, Path.Combine(outputs, "fs.img") })
+        foreach (var a in options.Append(fifo).Append(Path.Combine(outputs, outputName)))
         {
             psi.ArgumentList.Add(a);
         }
@@ -385,10 +387,10 @@ public class MkfsCommandTests
                 Thread.Sleep(50);
             }
             Directory.GetFileSystemEntries(outputs).Should().NotBeEmpty("the build has started its temporary file");
-            ProcessRunner.Run("kill", "-INT", p.Id.ToString(CultureInfo.InvariantCulture)).ExitCode.Should().Be(0);
+            ProcessRunner.Run("kill", "-" + signal, p.Id.ToString(CultureInfo.InvariantCulture)).ExitCode.Should().Be(0);
             p.WaitForExit(60_000).Should().BeTrue("fsmaker stops on Ctrl-C");
         }
-        p.ExitCode.Should().Be(130, p.StandardError.ReadToEnd());
+        p.ExitCode.Should().Be(exitCode, p.StandardError.ReadToEnd());
         Directory.GetFileSystemEntries(outputs).Should().BeEmpty("an interrupted build leaves no file, not even a temporary one");
     }
 }

@@ -198,6 +198,35 @@ public sealed class DiskSizeTests : IDisposable
     }
 
     [Fact]
+    public void Grow_on_a_smaller_DEST_that_holds_every_partition_extends_the_last_one_to_its_end()
+    {
+        // An image with free space after its partitions, written to a smaller card: the partitions fit, and
+        // --grow should still make the last one fill the card, as it does on a larger one.
+        var image = ShortPartitions();
+        var end = (22528L + 30000) * 512;
+        var output = _dir.File("small.img");
+
+        var r = Run("-f", "40M", "--grow", image, output);
+
+        r.ExitCode.Should().Be(0, r.ToString());
+        r.StdErr.Should().Contain($"DEST is smaller than SOURCE: copied only the first {end} bytes")
+            .And.Contain("grew partition 2 to the end of DEST: partition 2 is now sectors 22528-81919")
+            .And.NotContain("nothing to grow");
+        new FileInfo(output).Length.Should().Be(40L << 20);
+        var source = Sfdisk.Json(image);
+        var grown = Sfdisk.Json(output);
+        grown.Partitions.Should().HaveCount(2);
+        grown.Id.Should().Be(source.Id);
+        grown.Partitions[0].Should().Be(source.Partitions[0]);
+        grown.Partitions[1].Start.Should().Be(22528);
+        grown.Partitions[1].Size.Should().Be((40L << 20) / 512 - 22528, "partition 2 now ends on DEST's last sector");
+        var verify = Sfdisk.Verify(output);
+        verify.ExitCode.Should().Be(0, verify.ToString());
+        verify.StdOut.Should().Contain("No errors detected");
+        DiskImages.RangeSha256(output, 512, end - 512).Should().Be(DiskImages.RangeSha256(image, 512, end - 512), "only the table changed");
+    }
+
+    [Fact]
     public void A_DEST_too_small_for_a_partition_is_refused_naming_it_and_nothing_is_written()
     {
         var image = ShortPartitions();

@@ -183,7 +183,7 @@ public sealed class DirectoryTreeSource : IFileTreeSource
         private sealed class Reader(SafeFileHandle handle, long length) : IContentReader
         {
             public DataRange? NextData(long offset) =>
-                FileMetadataReader.NextData(handle, offset, length) is { } r ? new DataRange(r.Offset, r.Length) : null;
+                PlatformIo.Current.FindNextData(handle, offset, length) is { } r ? new DataRange(r.Offset, r.Length) : null;
 
             public int Read(long position, Span<byte> buffer) => RandomAccess.Read(handle, buffer, position);
 

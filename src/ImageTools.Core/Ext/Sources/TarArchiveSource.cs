@@ -1,9 +1,6 @@
 using System.Globalization;
-using System.IO.Compression;
 using System.Text;
 using ImageTools.Core.Ext.OnDisk;
-using SharpCompress.Compressors.BZip2;
-using SharpCompress.Compressors.Xz;
 
 namespace ImageTools.Core.Ext.Sources;
 
@@ -52,16 +49,6 @@ public sealed class TarArchiveSource : IFileTreeSource
 
     public bool CanReadTwice => _regularFile;
 
-    /// <summary>The compression of the archive, from its first bytes.</summary>
-    public static string DetectCompression(ReadOnlySpan<byte> head) => head switch
-    {
-        [0x1F, 0x8B, ..] => "gzip",
-        [0x28, 0xB5, 0x2F, 0xFD, ..] => "zstd",
-        [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00, ..] => "xz",
-        [0x42, 0x5A, 0x68, >= (byte)'1' and <= (byte)'9', ..] => "bzip2",
-        _ => "none",
-    };
-
     public IEnumerable<FileEntry> ReadEntries(CancellationToken cancellation)
     {
         Stream file;
@@ -73,7 +60,8 @@ public sealed class TarArchiveSource : IFileTreeSource
         {
             throw new ImageToolsException(ErrorKind.SourceUnreadable, $"{_path}: cannot open: {e.Message}", e) { Path = _path };
         }
-        using var stream = OpenDecompressed(file);
+        // Sniffed without seeking: the archive may be a pipe.
+        using var stream = Streams.Compression.OpenSniffed(file, out _);
         var reader = new TarStreamReader(stream, _path);
         string? previous = null;
         var any = false;
@@ -104,69 +92,6 @@ public sealed class TarArchiveSource : IFileTreeSource
             {
                 yield return entry;
             }
-        }
-    }
-
-    private Stream OpenDecompressed(Stream file)
-    {
-        // Sniff without seeking (the archive may be a pipe): the bytes read are put back in front.
-        var head = new byte[6];
-        var n = file.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        file = new PrefixStream(head.AsMemory(0, n), file);
-        return DetectCompression(head.AsSpan(0, n)) switch
-        {
-            "gzip" => new GZipStream(file, CompressionMode.Decompress),
-            "zstd" => new ZstdSharp.DecompressionStream(file),
-            "xz" => new XZStream(file),
-            "bzip2" => BZip2Stream.Create(file, SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false),
-            _ => file,
-        };
-    }
-
-    /// <summary>Some bytes already read, then the rest of a stream.</summary>
-    private sealed class PrefixStream(ReadOnlyMemory<byte> prefix, Stream rest) : Stream
-    {
-        private ReadOnlyMemory<byte> _prefix = prefix;
-        private long _position;
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            int n;
-            if (_prefix.Length > 0)
-            {
-                n = Math.Min(buffer.Length, _prefix.Length);
-                _prefix.Span[..n].CopyTo(buffer);
-                _prefix = _prefix[n..];
-            }
-            else
-            {
-                n = rest.Read(buffer);
-            }
-            _position += n;
-            return n;
-        }
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
-        public override void Flush()
-        {
-        }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing)
-            {
-                rest.Dispose();
-            }
-            base.Dispose(disposing);
         }
     }
 

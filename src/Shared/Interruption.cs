@@ -1,40 +1,49 @@
 using System.Runtime.InteropServices;
-using ImageTools.Core.Sparse;
 
-namespace ImageTools.SparseCopy;
+namespace ImageTools.CommandLineSupport;
 
 /// <summary>
-/// Ctrl-C (SIGINT) and SIGTERM: cancel the copy so that it stops at the next buffer and removes a new DEST's
-/// temporary file, then exit 130 (143 for SIGTERM). If the copy is stuck in a blocking read (a silent pipe),
-/// a watchdog removes the temporary file itself and exits after a grace period.
+/// Ctrl-C (SIGINT) and SIGTERM for our command-line programs (this file is compiled into each of them): the
+/// work is cancelled so that it stops at its next buffer and removes its temporary output, and the program
+/// exits 130 (143 for SIGTERM). Work stuck in a blocking read (a pipe that went silent) cannot see the
+/// cancellation, so after a grace period a watchdog runs the cleanup registered with
+/// <see cref="OnForcedExit"/> and ends the process itself.
+/// <para>
+/// Exactly one of the main thread (returning from Main) and the watchdog ends the process (see
+/// <see cref="ClaimExit"/>): both running the runtime's shutdown at once can deadlock it.
+/// </para>
 /// </summary>
 public sealed class Interruption : IDisposable
 {
     private static readonly TimeSpan Grace = TimeSpan.FromSeconds(3);
+    private readonly string _program;
     private readonly CancellationTokenSource _cts = new();
     private readonly List<PosixSignalRegistration> _registrations = new();
-    private volatile CopyTarget? _target;
+    private volatile Action? _cleanup;
     private int _exitClaimed;
 
-    public Interruption()
+    /// <param name="program">Names the program in the message the watchdog prints, e.g. "sparsecopy".</param>
+    public Interruption(string program)
     {
+        _program = program;
         // SIGINT is Ctrl-C on Windows too; SIGTERM is mapped where the OS has something like it.
         _registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal));
         _registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal));
     }
 
+    /// <summary>Cancelled on the first SIGINT or SIGTERM.</summary>
     public CancellationToken Token => _cts.Token;
 
     /// <summary>The exit code for the signal received (130 for SIGINT, 143 for SIGTERM).</summary>
-    public int ExitCode { get; private set; } = ExitCodes.Interrupted;
+    public int ExitCode { get; private set; } = 130;
 
-    /// <summary>Remembers DEST so the watchdog can remove its temporary file.</summary>
-    public void Watch(CopyTarget target) => _target = target;
+    /// <summary>What the watchdog does before ending the process, e.g. remove a temporary output file.</summary>
+    public void OnForcedExit(Action cleanup) => _cleanup = cleanup;
 
     private void OnSignal(PosixSignalContext context)
     {
         context.Cancel = true; // we exit ourselves, after cleaning up
-        ExitCode = context.Signal == PosixSignal.SIGTERM ? 143 : ExitCodes.Interrupted;
+        ExitCode = context.Signal == PosixSignal.SIGTERM ? 143 : 130;
         if (_cts.IsCancellationRequested)
         {
             return;
@@ -47,20 +56,20 @@ public sealed class Interruption : IDisposable
             {
                 return; // the main thread is already on its way out
             }
-            _target?.Abort();
-            Console.Error.WriteLine("sparsecopy: interrupted");
+            _cleanup?.Invoke();
+            Console.Error.WriteLine($"{_program}: interrupted");
             Environment.Exit(ExitCode);
         })
         {
             IsBackground = true,
-            Name = "sparsecopy interrupt watchdog",
+            Name = $"{_program} interrupt watchdog",
         };
         watchdog.Start();
     }
 
     /// <summary>
     /// Decides who ends the process: the main thread returning from Main, or the watchdog. Only the first
-    /// caller gets true, so the two never run the runtime's shutdown at the same time.
+    /// caller gets true; Main, on false, waits for the watchdog's exit instead of returning.
     /// </summary>
     public bool ClaimExit() => Interlocked.Exchange(ref _exitClaimed, 1) == 0;
 
