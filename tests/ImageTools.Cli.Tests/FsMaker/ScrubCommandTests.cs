@@ -282,6 +282,21 @@ public sealed class ScrubCommandTests(DirtyTreeFixture dirty) : IClassFixture<Di
         unknown.StdErr.Should().Contain("unknown scrub operation 'nope'");
     }
 
+    [Fact]
+    public void Scrub_refuses_a_compressed_image_and_leaves_it_as_it_was()
+    {
+        var compressed = _work.File("root.ext4.zst");
+        ProcessRunner.Run(ExternalTools.Require("zstd"), "-q", "-o", compressed, dirty.Ext4Image).ExitCode.Should().Be(0);
+        var before = FileFacts.Sha256(compressed);
+
+        var r = Cli.FsMaker("scrub", compressed);
+
+        r.ExitCode.Should().Be(6, r.ToString());
+        r.StdErr.Should().Contain($"{compressed} is zstd-compressed; an image is edited in place, so decompress it first");
+        FileFacts.Sha256(compressed).Should().Be(before);
+        File.Exists(compressed + ".imagetools-redo").Should().BeFalse();
+    }
+
     // ---- Helpers -----------------------------------------------------------------------------------
 
     /// <summary>What a file deleted before the scrub held (only in the ext4 image's free blocks).</summary>

@@ -127,10 +127,10 @@ public sealed class EditableImage : IDisposable
             using var whole = new HandleWindowStream(handle, 0, fileLength);
             var head = new byte[Math.Min(KnownSignatures.ProbeLength, fileLength)];
             whole.ReadExactly(head);
-            if (CompressedInput.Detect(head) is { } format)
+            if (Streams.Compression.Detect(head) is var format and not Streams.CompressionFormat.None)
             {
                 throw new ImageToolsException(ErrorKind.WrongInputKind,
-                    $"{path} is {format}-compressed; an image is edited in place, so decompress it first") { Path = path };
+                    $"{path} is {Streams.Compression.NameOf(format)}-compressed; an image is edited in place, so decompress it first") { Path = path };
             }
             var (baseOffset, length, description, number) = Locate(whole, path, partition, head);
             var image = new EditableImage(handle, kind, path, number, fileLength, baseOffset, length, description, redoLog);
