@@ -2,9 +2,10 @@
 # Fetches and builds the fixtures of the boot tests, into a cache outside the repository:
 #   ${IMAGETOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/imagetools}/boot/
 #     vmlinuz          Debian's cloud kernel (the package linux-image-cloud-amd64 depends on)
-#     initrd.img       a small reproducible initramfs: busybox + disk drivers + tests/fixtures/initramfs/init
+#     initrd.img       a small reproducible initramfs: busybox + disk and network drivers + tests/fixtures/initramfs/init
 #     kernel-release   the kernel's release string (e.g. 6.1.0-56-cloud-amd64)
 #     modules          the modules the initramfs loads, in load order
+#     busybox          the static busybox, for tests that boot a small busybox root filesystem
 #     fixtures.stamp   what the files were built from; a matching stamp makes a rerun cost nothing
 #   .../debs/          the downloaded .deb files     .../trees/   their unpacked contents
 #
@@ -26,8 +27,9 @@ boot="$cache/boot"
 debs="$cache/debs"
 trees="$cache/trees"
 
-# The modules the initramfs must load, besides their dependencies: virtio disks and IDE disks.
-wanted_modules=(virtio_pci virtio_blk ata_piix sd_mod)
+# The modules the initramfs must load, besides their dependencies: virtio disks and IDE disks, and the
+# virtio NIC (for guests that use QEMU's user-mode network, e.g. the first-boot test's metadata service).
+wanted_modules=(virtio_pci virtio_blk ata_piix sd_mod virtio_net)
 
 log() { echo "fetch-fixtures: $*" >&2; }
 
@@ -172,6 +174,7 @@ chmod 0755 "$out"
 (cd "$stage" && find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort \
     | cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -n -9 >"$out/initrd.img"
 cp "$kernel_tree/boot/vmlinuz-$release" "$out/vmlinuz"
+install -m 0755 "$busybox" "$out/busybox"
 echo "$release" >"$out/kernel-release"
 printf '%s\n' "${load_order[@]}" >"$out/modules"
 {

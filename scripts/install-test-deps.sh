@@ -25,6 +25,9 @@ packages=(
   squashfs-tools   # mksquashfs: a format inspect names but does not read
   clang zlib1g-dev # Native AOT publishing
   time             # /usr/bin/time -v: peak RSS in benchmarks
+  systemd          # systemd-analyze verify: judge of the first-boot unit (fsmaker scrub --first-boot)
+  openssl          # openssl passwd -6: checks the hash the first-boot script writes
+  dash             # sh -n of the first-boot script with Debian's /bin/sh
 )
 
 # Package names given as arguments replace the list (scripts/demo.sh installs only what the demo needs).

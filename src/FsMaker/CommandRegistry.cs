@@ -11,5 +11,6 @@ internal static class CommandRegistry
         yield return Commands.InspectCommand.Create();
         yield return Commands.ExtractCommand.Create();
         yield return Commands.ExportCommand.Create();
+        yield return Commands.ScrubCommand.Create();
     }
 }

@@ -5,6 +5,7 @@ using System.Text.Json;
 using ImageTools.Core;
 using ImageTools.Core.Boot;
 using ImageTools.Core.Ext.Writer;
+using ImageTools.Core.Hygiene;
 using ImageTools.Core.Imaging;
 
 namespace ImageTools.FsMaker.Commands;
@@ -42,6 +43,22 @@ internal static class BuildCommand
         var grubDir = new Option<string?>("--grub-dir") { HelpName = "DIR", Description = $"GRUB's i386-pc platform directory (default: $GRUB_DIR, else {GrubPlatformDirectory.DefaultPath})" };
         var grubModules = new Option<string>("--grub-modules") { Description = "GRUB modules on the boot partition: all (default, as grub-install) or minimal (what the menu needs)", DefaultValueFactory = _ => "all" };
         grubModules.AcceptOnlyFromAmong("all", "minimal");
+        var scrub = new Option<bool>("--scrub") { Description = "Scrub the root filesystem in the disk as 'fsmaker scrub' does (every default operation: passwords, ssh-hostkeys, machine-id, logs...; see 'fsmaker scrub --list')" };
+        var scrubOperations = new Option<string?>("--scrub-operations")
+        {
+            HelpName = "LIST",
+            Description = "With --scrub: the operations, as 'fsmaker scrub --operations' takes them (names, -name to leave one out, defaults, none)",
+        };
+        var scrubRemove = new Option<string[]>("--scrub-remove")
+        {
+            HelpName = "PATH",
+            Description = "With --scrub: a path inside the root filesystem to remove, as 'fsmaker scrub --remove' (repeatable; globs allowed)",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var firstBoot = new Option<bool>("--first-boot") { Description = "Install the first-boot script: at the first start, the account's password from the metadata service, new SSH host keys and machine-id" };
+        var metadataUrl = new Option<string?>("--metadata-url") { HelpName = "URL", Description = $"With --first-boot: where the script fetches the initial password (default {ImageTools.Core.Hygiene.FirstBoot.FirstBootOptions.DefaultMetadataUrl})" };
+        var firstBootUser = new Option<string?>("--first-boot-user") { HelpName = "USER", Description = "With --first-boot: the account whose password the script sets (default root)" };
+        var firstBootInit = new Option<string?>("--first-boot-init") { HelpName = "INIT", Description = "With --first-boot: how the script is started: auto (default), systemd, sysv or busybox" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress or summary on stderr" };
 
@@ -49,7 +66,8 @@ internal static class BuildCommand
         {
             command.Arguments.Add(argument);
         }
-        foreach (var option in new Option[] { kernel, initrd, size, noKernel, rootDevice, cmdline, noConsole, timeout, fsType, label, uuid, owner, epoch, grubDir, grubModules, json, quiet })
+        foreach (var option in new Option[] { kernel, initrd, size, noKernel, rootDevice, cmdline, noConsole, timeout, fsType, label, uuid, owner, epoch, grubDir, grubModules,
+                     scrub, scrubOperations, scrubRemove, firstBoot, metadataUrl, firstBootUser, firstBootInit, json, quiet })
         {
             command.Options.Add(option);
         }
@@ -82,9 +100,47 @@ internal static class BuildCommand
                 ExtraCommandLine = parse.GetValue(cmdline),
                 DefaultConsoles = !parse.GetValue(noConsole),
                 MenuTimeoutSeconds = parse.GetValue(timeout),
+                RootSteps = HygieneSteps(parse.GetValue(scrub), parse.GetValue(scrubOperations), parse.GetValue(scrubRemove) ?? [],
+                    parse.GetValue(firstBoot), parse.GetValue(metadataUrl), parse.GetValue(firstBootUser), parse.GetValue(firstBootInit)),
             };
             return Run(options, parse.GetValue(json), parse.GetValue(quiet), cancellation);
         }, cancellation)));
+    }
+
+    /// <summary>
+    /// --scrub and --first-boot as one root step (one edit of the root filesystem, as 'fsmaker scrub --first-boot'
+    /// makes): the scrub's operations first, then the first-boot script. The options that refine them are refused
+    /// without them, so that a misspelt command line does not quietly publish an unscrubbed image.
+    /// </summary>
+    private static IReadOnlyList<IRootFilesystemStep> HygieneSteps(bool scrub, string? operations, string[] remove,
+        bool firstBoot, string? metadataUrl, string? user, string? init)
+    {
+        if (!scrub && (operations != null || remove.Length > 0))
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument, "--scrub-operations and --scrub-remove go with --scrub");
+        }
+        if (!firstBoot && (metadataUrl != null || user != null || init != null))
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument, "--metadata-url, --first-boot-user and --first-boot-init go with --first-boot");
+        }
+        if (!scrub && !firstBoot)
+        {
+            return [];
+        }
+        var selected = scrub ? OperationSelection.Parse(operations, remove.Length > 0) : [];
+        if (scrub && selected.Count == 0 && !firstBoot)
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument, $"--scrub-operations '{operations}' selects no operation");
+        }
+        return
+        [
+            new ScrubRootStep(new ScrubOptions
+            {
+                Operations = selected,
+                RemovePaths = remove,
+                FirstBoot = firstBoot ? ScrubCommand.FirstBootFrom(metadataUrl, user, init) : null,
+            }),
+        ];
     }
 
     private static int Guarded(Func<int> action, CancellationToken cancellation)

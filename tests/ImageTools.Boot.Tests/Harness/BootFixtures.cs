@@ -14,6 +14,20 @@ public sealed record BootFixtures(string Directory, string Kernel, string Initrd
     /// <summary>The marker file the initramfs reads from the root filesystem.</summary>
     public const string MarkerFile = "imagetools-marker";
 
+    /// <summary>
+    /// The static busybox the initramfs uses, for tests that boot a small busybox root filesystem of their own
+    /// (kernel parameter <c>imagetools.action=init</c>); skips, saying why, when an older fixture cache lacks it.
+    /// </summary>
+    public string RequireBusybox()
+    {
+        var busybox = Path.Combine(Directory, "busybox");
+        if (!File.Exists(busybox))
+        {
+            Assert.Skip($"{busybox} is missing (a fixture cache made before the busybox root tests); run scripts/fetch-fixtures.sh");
+        }
+        return busybox;
+    }
+
     /// <summary>The fixtures; skips the calling test, saying why and how to get them, when they are absent.</summary>
     public static BootFixtures Require()
     {

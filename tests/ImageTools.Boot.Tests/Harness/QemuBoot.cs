@@ -31,6 +31,13 @@ public sealed record QemuBootOptions
 
     /// <summary>More QEMU arguments, e.g. <c>-nic user,model=virtio-net-pci</c> for a guest that needs a network.</summary>
     public IReadOnlyList<string> ExtraArguments { get; init; } = [];
+
+    /// <summary>
+    /// Open the disk with snapshot=on (the default: the image is never modified). Off for tests that look at
+    /// what the guest wrote (the first-boot test); the guest must then sync and remount read-only before it
+    /// prints its marker, since QEMU is killed as soon as the marker appears.
+    /// </summary>
+    public bool Snapshot { get; init; } = true;
 }
 
 /// <summary>What a boot printed and how it ended.</summary>
@@ -52,7 +59,7 @@ public sealed record BootResult(BootOutcome Outcome, string? Marker, string? Fai
 /// <summary>
 /// Boots a raw disk image in QEMU (TCG, no KVM needed) and watches its serial log for the test
 /// initramfs's marker or a failure line, within a bound. The image is opened with snapshot=on, so it is
-/// never modified. QEMU is always killed before this returns, and is also started under timeout(1) so
+/// never modified (unless <see cref="QemuBootOptions.Snapshot"/> is off). QEMU is always killed before this returns, and is also started under timeout(1) so
 /// that it cannot outlive a crashed test host for long.
 /// </summary>
 public static class QemuBoot
@@ -72,7 +79,7 @@ public static class QemuBoot
             "-accel", "tcg", "-machine", "pc", "-m", options.MemoryMiB.ToString(CultureInfo.InvariantCulture), "-smp", "1",
             "-nodefaults", "-display", "none", "-no-reboot", "-monitor", "none",
             "-serial", "file:" + serialLog,
-            "-drive", $"file={EscapeOption(diskImage)},format=raw,if={(options.Interface == DiskInterface.Virtio ? "virtio" : "ide")},snapshot=on",
+            "-drive", $"file={EscapeOption(diskImage)},format=raw,if={(options.Interface == DiskInterface.Virtio ? "virtio" : "ide")},snapshot={(options.Snapshot ? "on" : "off")}",
         };
         if (options.MirrorBiosConsole)
         {
