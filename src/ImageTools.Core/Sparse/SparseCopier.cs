@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using ImageTools.Core.Streams;
@@ -188,36 +187,19 @@ public sealed class SparseCopier
         public List<BlockRun> Runs { get; } = new();
     }
 
-    /// <summary>Reads, classifies and writes SOURCE; returns the bytes of SOURCE copied.</summary>
-    private long Pump(DataSource source) => source.IsCheapToRead ? PumpInline(source) : PumpPipelined(source);
-
     /// <summary>
-    /// One thread: read a buffer, write it, read the next, as cp does. For a source whose reads cost little CPU
-    /// and little waiting (a regular file, usually in the page cache): a second thread would only add hand-offs,
-    /// and on a busy machine their spinning (sched_yield) costs more than the overlap gains.
+    /// Reads, classifies and writes SOURCE; returns the bytes of SOURCE copied. The reader (and decompressor)
+    /// runs on its own thread, the writer on this one, with four buffers handed between them: reading (or
+    /// decompressing) overlaps writing, and so do the kernel's work for the reads and for the writes.
     /// </summary>
-    private long PumpInline(DataSource source)
-    {
-        var buffer = new ChunkBuffer(_chunkSize);
-        long end = 0;
-        var finished = false;
-        Produce(source, _ => buffer, _ => { }, chunk => finished = finished || !Consume(source, chunk, ref end), _cancellation);
-        _cancellation.ThrowIfCancellationRequested();
-        return end;
-    }
-
-    /// <summary>
-    /// The reader (and decompressor) on its own thread, the writer on this one, buffers handed between them:
-    /// decompression overlaps writing, and a pipe's or a device's waits overlap the other side's work.
-    /// </summary>
-    private long PumpPipelined(DataSource source)
+    private long Pump(DataSource source)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(_cancellation);
-        using var free = new BlockingCollection<ChunkBuffer>(new ConcurrentQueue<ChunkBuffer>());
-        using var filled = new BlockingCollection<Chunk>(new ConcurrentQueue<Chunk>(), _options.IoBufferCount + 1);
+        var free = new BufferHandoff<ChunkBuffer>(_options.IoBufferCount);
+        var filled = new BufferHandoff<Chunk>(_options.IoBufferCount + 1);
         for (var i = 0; i < _options.IoBufferCount; i++)
         {
-            free.Add(new ChunkBuffer(_chunkSize));
+            free.Add(new ChunkBuffer(_chunkSize), CancellationToken.None);
         }
 
         Exception? readerFailure = null;
@@ -225,7 +207,7 @@ public sealed class SparseCopier
         {
             try
             {
-                Produce(source, t => free.Take(t), b => free.Add(b), chunk => filled.Add(chunk, stop.Token), stop.Token);
+                Produce(source, free, filled, stop.Token);
             }
             catch (Exception e)
             {
@@ -233,7 +215,7 @@ public sealed class SparseCopier
             }
             finally
             {
-                filled.CompleteAdding();
+                filled.Complete();
             }
         })
         {
@@ -245,7 +227,7 @@ public sealed class SparseCopier
         long end = 0;
         try
         {
-            foreach (var chunk in filled.GetConsumingEnumerable(stop.Token))
+            while (filled.TryTake(out var chunk, stop.Token))
             {
                 if (!Consume(source, chunk, ref end))
                 {
@@ -253,7 +235,7 @@ public sealed class SparseCopier
                 }
                 if (chunk.Buffer != null)
                 {
-                    free.Add(chunk.Buffer);
+                    free.Add(chunk.Buffer, stop.Token);
                 }
             }
         }
@@ -319,7 +301,7 @@ public sealed class SparseCopier
     /// The reader: emits holes (never read) and buffers of data, each starting on the block grid and
     /// (but for the last) a whole number of blocks long, so every block is judged whole.
     /// </summary>
-    private void Produce(DataSource source, Func<CancellationToken, ChunkBuffer> takeFree, Action<ChunkBuffer> returnFree, Action<Chunk> emit, CancellationToken token)
+    private void Produce(DataSource source, BufferHandoff<ChunkBuffer> free, BufferHandoff<Chunk> filled, CancellationToken token)
     {
         long B = _blockSize;
         long position = 0;
@@ -334,20 +316,20 @@ public sealed class SparseCopier
                 var end = knownLength ?? position;
                 if (end > position)
                 {
-                    emit(new Chunk(position, end - position, null, false));
+                    filled.Add(new Chunk(position, end - position, null, false), token);
                 }
-                emit(new Chunk(Math.Max(end, position), 0, null, true));
+                filled.Add(new Chunk(Math.Max(end, position), 0, null, true), token);
                 return;
             }
             // Skip the hole before the block holding the extent's first byte.
             var firstBlock = extent.Offset / B * B;
             if (firstBlock > position)
             {
-                emit(new Chunk(position, firstBlock - position, null, false));
+                filled.Add(new Chunk(position, firstBlock - position, null, false), token);
                 position = firstBlock;
             }
 
-            var chunkBuffer = takeFree(token);
+            var chunkBuffer = free.Take(token);
             var buffer = chunkBuffer.Data;
             // Never past a known end: a partial last block stays partial.
             var chunkEnd = knownLength is { } lengthCap ? Math.Min(position + _chunkSize, lengthCap) : position + _chunkSize;
@@ -414,21 +396,21 @@ public sealed class SparseCopier
                 {
                     Classify(buffer.AsSpan(classified, filledLength - classified), classified, _blockSize, runs);
                 }
-                emit(new Chunk(position, chunkEnd - position, chunkBuffer, false));
+                filled.Add(new Chunk(position, chunkEnd - position, chunkBuffer, false), token);
             }
             else
             {
-                returnFree(chunkBuffer);
+                free.Add(chunkBuffer, token);
             }
             position = chunkEnd;
             if (endOfSource)
             {
-                emit(new Chunk(position, 0, null, true));
+                filled.Add(new Chunk(position, 0, null, true), token);
                 return;
             }
             if (knownLength is { } len && position >= len)
             {
-                emit(new Chunk(len, 0, null, true));
+                filled.Add(new Chunk(len, 0, null, true), token);
                 return;
             }
         }

@@ -31,13 +31,6 @@ public abstract class DataSource : IDisposable
     public virtual bool GapsAreUnused => false;
 
     /// <summary>
-    /// True when reading costs little CPU and little waiting (a regular file, usually in the page cache): a copy
-    /// then reads and writes on one thread. False (a pipe, a decompressor, a device) puts the reading on a
-    /// thread of its own, so that it overlaps the writing.
-    /// </summary>
-    public virtual bool IsCheapToRead => false;
-
-    /// <summary>
     /// The first range at or after <paramref name="offset"/> that may hold non-zero bytes, or null when the
     /// rest up to the end is a hole. The returned extent may run past <see cref="Length"/> (for streams of
     /// unknown length it runs to <see cref="long.MaxValue"/>): the end of the data is where a read returns 0.

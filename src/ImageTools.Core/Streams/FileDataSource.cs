@@ -63,9 +63,6 @@ public sealed class FileDataSource : DataSource
 
     public override bool CanSkip => true;
 
-    /// <summary>A regular file: pread from the page cache, or read ahead by the kernel (a device's reads wait on the hardware).</summary>
-    public override bool IsCheapToRead => _kind == FileKind.RegularFile;
-
     public override long BytesRead => _bytesRead;
 
     /// <summary>The open handle (to sniff a header, or to hand to another reader).</summary>

@@ -35,8 +35,6 @@ public sealed class SliceDataSource : DataSource
         LengthIsExact = inner.Length.HasValue || length is null;
     }
 
-    public override bool IsCheapToRead => _inner.IsCheapToRead;
-
     public override string Name => _offset == 0 ? _inner.Name : $"{_inner.Name} (from offset {_offset})";
 
     /// <summary>
