@@ -16,14 +16,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/mkfs-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # Native AOT fsmaker, as users run it.
-if [ -x scripts/publish.sh ]; then
-  bash scripts/publish.sh >/dev/null
-  fsmaker=$(ls publish/*/fsmaker 2>/dev/null | head -n 1)
-fi
-if [ -z "${fsmaker:-}" ] || [ ! -x "$fsmaker" ]; then
-  dotnet publish src/FsMaker -c Release -r linux-x64 -p:PublishAot=true -o "$work/bin" >/dev/null
-  fsmaker="$work/bin/fsmaker"
-fi
+bash scripts/publish.sh "$work/bin" >/dev/null
+fsmaker="$work/bin/fsmaker"
 
 # One size for all three: the tree's apparent size plus 40 % and 64 MiB (genext2fs and mke2fs -d
 # need the size up front), in MiB, with 4 KiB blocks.
