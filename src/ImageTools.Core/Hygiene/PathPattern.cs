@@ -29,20 +29,20 @@ public sealed class PathPattern
     {
         if (!text.StartsWith('/'))
         {
-            throw new ImageToolsException(ErrorKind.InvalidArgument, $"--remove '{text}': paths inside the image are absolute (start with /)");
+            throw new ImageToolsException(ErrorKind.InvalidArgument, $"path to remove '{text}': paths inside the image are absolute (start with /)");
         }
         var components = text.Split('/', StringSplitOptions.RemoveEmptyEntries);
         if (components.Length == 0)
         {
-            throw new ImageToolsException(ErrorKind.InvalidArgument, $"--remove '{text}' would remove the whole filesystem");
+            throw new ImageToolsException(ErrorKind.InvalidArgument, $"path to remove '{text}' would remove the whole filesystem");
         }
         if (components.Any(c => c is "." or ".."))
         {
-            throw new ImageToolsException(ErrorKind.InvalidArgument, $"--remove '{text}': '.' and '..' are not allowed in a pattern");
+            throw new ImageToolsException(ErrorKind.InvalidArgument, $"path to remove '{text}': '.' and '..' are not allowed in a pattern");
         }
         if (components.All(c => c == "**"))
         {
-            throw new ImageToolsException(ErrorKind.InvalidArgument, $"--remove '{text}' would remove the whole filesystem");
+            throw new ImageToolsException(ErrorKind.InvalidArgument, $"path to remove '{text}' would remove the whole filesystem");
         }
         return new PathPattern(text, components);
     }
