@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using SharpCompress.Compressors.BZip2;
 using SharpCompress.Compressors.Xz;
 
@@ -67,16 +66,28 @@ public static class Compression
 
     /// <summary>
     /// A stream of the decompressed bytes of <paramref name="compressed"/>, which is read from its current
-    /// position (concatenated members/frames, as <c>gzip -dc</c> and <c>zstd -dc</c> produce them, included).
+    /// position (concatenated members/frames/streams, as <c>gzip -dc</c>, <c>zstd -dc</c> and <c>xz -dc</c> read
+    /// them, included). Input that ends early (a cut download), fails its checks or has anything appended is an
+    /// <see cref="InvalidDataException"/>, whatever the decompressor; a failure to read
+    /// <paramref name="compressed"/> itself stays an <see cref="IOException"/>.
     /// </summary>
-    public static Stream OpenDecompressor(Stream compressed, CompressionFormat format) => format switch
+    public static Stream OpenDecompressor(Stream compressed, CompressionFormat format)
     {
-        CompressionFormat.Gzip => new GZipStream(compressed, CompressionMode.Decompress, leaveOpen: false),
-        CompressionFormat.Zstd => new ZstdSharp.DecompressionStream(compressed, leaveOpen: false),
-        CompressionFormat.Xz => new XZStream(compressed),
-        CompressionFormat.Bzip2 => BZip2Stream.Create(compressed, SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false),
-        _ => compressed,
-    };
+        if (format == CompressionFormat.None)
+        {
+            return compressed;
+        }
+        var raw = new ReadErrorMarkingStream(compressed);
+        Stream decompressor = format switch
+        {
+            CompressionFormat.Gzip => new GzipDecompressionStream(raw),
+            CompressionFormat.Zstd => new ZstdSharp.DecompressionStream(raw, leaveOpen: false),
+            CompressionFormat.Xz => new XzSequenceStream(raw),
+            CompressionFormat.Bzip2 => BZip2Stream.Create(raw, SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false),
+            _ => throw new ArgumentOutOfRangeException(nameof(format)),
+        };
+        return new CheckedDecompressionStream(decompressor, NameOf(format));
+    }
 
     /// <summary>
     /// Reads the magic from a stream that may not seek (a pipe), puts those bytes back in front, and returns the
@@ -89,5 +100,102 @@ public static class Compression
         var n = input.ReadAtLeast(header, header.Length, throwOnEndOfStream: false);
         format = Detect(header.AsSpan(0, n));
         return OpenDecompressor(new PrefixedStream(header.AsSpan(0, n), input), format);
+    }
+}
+
+/// <summary>An <see cref="IOException"/> from reading the compressed input itself (not from decoding it).</summary>
+public sealed class CompressedInputReadException(IOException inner) : IOException(inner.Message, inner);
+
+/// <summary>Marks read failures of the compressed input, so that they are told apart from decoding failures.</summary>
+internal sealed class ReadErrorMarkingStream(Stream inner) : Stream
+{
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        try
+        {
+            return inner.Read(buffer);
+        }
+        catch (IOException e) when (e is not CompressedInputReadException)
+        {
+            throw new CompressedInputReadException(e);
+        }
+    }
+
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            inner.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>
+/// One failure type for every decompressor: whatever a decoder throws on bad or short input (zstd's
+/// "Premature end of stream" IOException, SharpCompress's own exceptions, overflow checks) becomes an
+/// <see cref="InvalidDataException"/> naming the format; a read failure of the input passes through as the
+/// <see cref="IOException"/> it was.
+/// </summary>
+internal sealed class CheckedDecompressionStream(Stream decompressor, string format) : Stream
+{
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        try
+        {
+            return decompressor.Read(buffer);
+        }
+        catch (CompressedInputReadException e)
+        {
+            throw (IOException)e.InnerException!;
+        }
+        catch (InvalidDataException)
+        {
+            throw;
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+        {
+            var inner = e is IOException { InnerException: CompressedInputReadException read } ? read : null;
+            if (inner != null)
+            {
+                throw (IOException)inner.InnerException!;
+            }
+            throw new InvalidDataException($"{format} data is damaged or cut short: {e.Message}", e);
+        }
+    }
+
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            decompressor.Dispose();
+        }
+        base.Dispose(disposing);
     }
 }
