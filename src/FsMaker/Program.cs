@@ -34,6 +34,7 @@ else
 // termination handling is off (ProcessTerminationTimeout = null): two mechanisms ending one process race.
 using var interruption = new Interruption("fsmaker");
 interruption.OnForcedExit(AtomicOutputFile.DeleteAllPending);
+LastResort.Install("fsmaker", interruption);
 int exitCode;
 try
 {
@@ -46,6 +47,18 @@ catch (ImageToolsException e)
 {
     Console.Error.WriteLine($"fsmaker: {e.Message}");
     exitCode = ExitCodes.For(e.Kind);
+}
+catch (OperationCanceledException) when (interruption.Token.IsCancellationRequested)
+{
+    Console.Error.WriteLine("fsmaker: interrupted");
+    exitCode = ExitCodes.Cancelled;
+}
+catch (Exception e)
+{
+    // Every expected failure is an ImageToolsException above; anything else is a bug, reported in one line
+    // (exit 70) after the temporary outputs are removed, never as the runtime's stack trace.
+    AtomicOutputFile.DeleteAllPending();
+    exitCode = LastResort.Report("fsmaker", e);
 }
 if (interruption.Token.IsCancellationRequested && exitCode == ExitCodes.Cancelled)
 {

@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace ImageTools.CommandLineSupport;
 
 /// <summary>
-/// Ctrl-C (SIGINT) and SIGTERM for our command-line programs (this file is compiled into each of them): the
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP for our command-line programs (this file is compiled into each of them): the
 /// work is cancelled so that it stops at its next buffer and removes its temporary output, and the program
-/// exits 130 (143 for SIGTERM). Work stuck in a blocking read (a pipe that went silent) cannot see the
+/// exits 130 (143 for SIGTERM, 129 for SIGHUP). Work stuck in a blocking read (a pipe that went silent) cannot see the
 /// cancellation, so after a grace period a watchdog runs the cleanup registered with
 /// <see cref="OnForcedExit"/> and ends the process itself.
 /// <para>
@@ -29,21 +29,31 @@ public sealed class Interruption : IDisposable
         // SIGINT is Ctrl-C on Windows too; SIGTERM is mapped where the OS has something like it.
         _registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal));
         _registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal));
+        // SIGHUP: the terminal or the ssh session went away; the work is abandoned and cleaned up the same way.
+        _registrations.Add(PosixSignalRegistration.Create(PosixSignal.SIGHUP, OnSignal));
     }
 
-    /// <summary>Cancelled on the first SIGINT or SIGTERM.</summary>
+    /// <summary>Cancelled on the first SIGINT, SIGTERM or SIGHUP.</summary>
     public CancellationToken Token => _cts.Token;
 
-    /// <summary>The exit code for the signal received (130 for SIGINT, 143 for SIGTERM).</summary>
+    /// <summary>The exit code for the signal received (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP).</summary>
     public int ExitCode { get; private set; } = 130;
 
     /// <summary>What the watchdog does before ending the process, e.g. remove a temporary output file.</summary>
     public void OnForcedExit(Action cleanup) => _cleanup = cleanup;
 
+    /// <summary>Runs the cleanup registered with <see cref="OnForcedExit"/> (the last-resort handler ends the process too).</summary>
+    public void RunCleanup() => _cleanup?.Invoke();
+
     private void OnSignal(PosixSignalContext context)
     {
         context.Cancel = true; // we exit ourselves, after cleaning up
-        ExitCode = context.Signal == PosixSignal.SIGTERM ? 143 : 130;
+        ExitCode = context.Signal switch
+        {
+            PosixSignal.SIGTERM => 143,
+            PosixSignal.SIGHUP => 129,
+            _ => 130,
+        };
         if (_cts.IsCancellationRequested)
         {
             return;

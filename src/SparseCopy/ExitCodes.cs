@@ -33,6 +33,8 @@ public static class ExitCodes
     public const int NotFound = 21;
     public const int MissingResource = 22;
     public const int BmapMismatch = 23;
+    /// <summary>An internal error (a bug): an exception no documented code covers, reported in one line (EX_SOFTWARE).</summary>
+    public const int InternalError = 70;
     public const int Interrupted = 130;
 
     public static int For(ErrorKind kind) => kind switch

@@ -8,6 +8,8 @@ namespace ImageTools.SparseCopy
     {
         public static int Main(string[] args)
         {
+            using var interruption = new Interruption("sparsecopy");
+            LastResort.Install("sparsecopy", interruption);
             SparseCopyArguments parsed;
             try
             {
@@ -19,8 +21,11 @@ namespace ImageTools.SparseCopy
                 Console.Error.WriteLine("Try 'sparsecopy -h' for the options.");
                 return ExitCodes.For(e.Kind);
             }
+            catch (Exception e)
+            {
+                return LastResort.Report("sparsecopy", e);
+            }
 
-            using var interruption = new Interruption("sparsecopy");
             var exitCode = Run(parsed, interruption);
             if (!interruption.ClaimExit())
             {
@@ -51,6 +56,17 @@ namespace ImageTools.SparseCopy
             {
                 Console.Error.WriteLine("sparsecopy: out of memory");
                 return ExitCodes.OutOfMemory;
+            }
+            catch (OperationCanceledException) when (interruption.Token.IsCancellationRequested)
+            {
+                Console.Error.WriteLine("sparsecopy: interrupted");
+                return interruption.ExitCode;
+            }
+            catch (Exception e)
+            {
+                // Every expected failure is an ImageToolsException above; anything else is a bug, reported in one line.
+                interruption.RunCleanup();
+                return LastResort.Report("sparsecopy", e);
             }
         }
 

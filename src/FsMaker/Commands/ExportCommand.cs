@@ -1,8 +1,10 @@
+using ImageTools.Core.Platform;
 using System.CommandLine;
 using System.Globalization;
 using System.IO.Compression;
 using ImageTools.Core;
 using ImageTools.Core.Ext.Reader;
+using ImageTools.Core.Ext.Writer;
 using ImageTools.Core.Imaging;
 using ImageTools.Core.Imaging.Export;
 
@@ -30,8 +32,17 @@ internal static class ExportCommand
         };
         command.SetAction((parse, cancellation) => Task.FromResult(ImageReadingSupport.Guarded(() =>
         {
-            using var opened = ExtImageOpener.Open(parse.GetValue(image)!, ImageReadingSupport.OpenOptions(parse, staleJournal, noChecksums), cancellation);
             var dest = parse.GetValue(destination)!;
+            var (imagePath, _) = ExtImageOpener.ParseSpecification(parse.GetValue(image)!);
+            if (dest == "-")
+            {
+                PlatformIo.Current.RefuseStdoutIsInput(imagePath, "IMAGE");
+            }
+            else
+            {
+                PlatformIo.Current.RefuseOutputIsInput(imagePath, "IMAGE", dest, "DEST");
+            }
+            using var opened = ExtImageOpener.Open(parse.GetValue(image)!, ImageReadingSupport.OpenOptions(parse, staleJournal, noChecksums), cancellation);
             // A live count on a terminal (cleared before any other message), nothing when stderr is redirected.
             var progress = parse.GetValue(quiet) || Console.IsErrorRedirected ? null : new TerminalProgress();
             var options = new ExtExportOptions
@@ -92,31 +103,27 @@ internal static class ExportCommand
             using var sink = new TarExportSink(new BufferedStream(stdout, 1 << 16), notice);
             return ExtExporter.Export(fs, sink, options);
         }
-        // Written next to the destination and renamed into place when complete, so a failed export
-        // never leaves a truncated archive under the name asked for.
-        var partial = destination + ".partial";
+        // Written under a temporary name next to the destination (AtomicOutputFile: an existing archive's mode is
+        // kept, a new one is created under the umask) and renamed into place when complete; a failed or
+        // interrupted export (Ctrl-C, SIGTERM, SIGHUP) removes it, so no truncated archive is ever left.
+        using var output = AtomicOutputFile.Create(destination);
+        ExtExportSummary summary;
         try
         {
-            ExtExportSummary summary;
-            using (var file = new FileStream(partial, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            var file = new FileStream(output.Handle, FileAccess.ReadWrite, 1 << 16);
             using (var compressed = Compress(file, destination))
             using (var sink = new TarExportSink(compressed, notice, leaveOpen: true))
             {
                 summary = ExtExporter.Export(fs, sink, options);
             }
-            File.Move(partial, destination, overwrite: true);
-            return summary;
+            file.Flush();
         }
         catch (IOException e)
         {
-            TryDelete(partial);
             throw new ImageToolsException(ErrorKind.DestinationUnwritable, $"{destination}: {e.Message}", e) { Path = destination };
         }
-        catch
-        {
-            TryDelete(partial);
-            throw;
-        }
+        output.Commit();
+        return summary;
     }
 
     private static Stream Compress(Stream file, string destination)
@@ -130,17 +137,6 @@ internal static class ExportCommand
             return new ZstdSharp.CompressionStream(file, level: 3, leaveOpen: true);
         }
         return new NonClosingStream(file);
-    }
-
-    private static void TryDelete(string path)
-    {
-        try
-        {
-            File.Delete(path);
-        }
-        catch (IOException)
-        {
-        }
     }
 
     /// <summary>"exporting: N entries, SIZE" on one terminal line, at most ten times a second.</summary>

@@ -1,3 +1,4 @@
+using ImageTools.Core.Platform;
 using System.CommandLine;
 using ImageTools.Core;
 using ImageTools.Core.Ext.Reader;
@@ -34,6 +35,7 @@ internal static class ExtractCommand
             var sources = parse.GetValue(paths)!;
             if (destination == "-")
             {
+                PlatformIo.Current.RefuseStdoutIsInput(ExtImageOpener.ParseSpecification(parse.GetValue(image)!).Path, "IMAGE");
                 return ToStdout(fs, sources);
             }
             var problems = 0;

@@ -1,3 +1,4 @@
+using ImageTools.Core.Platform;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -81,6 +82,9 @@ internal static class MkfsCommand
 
     private static int Run(string sourcePath, string imagePath, ExtFilesystemOptions options, bool json, bool quiet, CancellationToken cancellation)
     {
+        // Before anything is opened: the image is written under a temporary name and renamed, which would
+        // replace a tar archive given as its own output (also through a link) with the image.
+        PlatformIo.Current.RefuseOutputIsInput(sourcePath, "SOURCE", imagePath, "IMAGE");
         var source = OpenSource(sourcePath);
         if (File.Exists(imagePath) == false && Directory.Exists(imagePath))
         {

@@ -339,19 +339,19 @@ public static class BootableDiskBuilder
             throw new ImageToolsException(ErrorKind.DestinationUnwritable, $"OUTPUTIMAGE {output} is a directory; give the path of the disk image file to write") { Path = output };
         }
         var platform = PlatformIo.Current;
-        var target = platform.GetIdentity(output);
+        var target = platform.Identify(output, ErrorKind.DestinationUnwritable, "OUTPUTIMAGE");
         if (target.Exists && target.Kind != FileKind.RegularFile)
         {
             throw new ImageToolsException(ErrorKind.DestinationUnwritable,
                 $"OUTPUTIMAGE {output} is a {Describe(target.Kind)}; fsmaker writes a disk image file (copy it onto a device afterwards with sparsecopy)") { Path = output };
         }
-        if (target.Exists && target.IsSameObjectAs(platform.GetIdentity(root.Path)))
+        if (target.Exists && target.IsSameObjectAs(platform.Identify(root.Path, ErrorKind.SourceUnreadable, "ROOTIMAGE")))
         {
             throw new ImageToolsException(ErrorKind.SameFile, $"OUTPUTIMAGE {output} is ROOTIMAGE {root.Path}; the root filesystem is never modified: write the disk to another file") { Path = output };
         }
         foreach (var input in new[] { o.KernelPath, o.InitrdPath })
         {
-            if (input != null && target.Exists && target.IsSameObjectAs(platform.GetIdentity(input)))
+            if (input != null && target.Exists && target.IsSameObjectAs(platform.Identify(input, ErrorKind.SourceUnreadable, "input")))
             {
                 throw new ImageToolsException(ErrorKind.SameFile, $"OUTPUTIMAGE {output} is {input}, an input; write the disk to another file") { Path = output };
             }

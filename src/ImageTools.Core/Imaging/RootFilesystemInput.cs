@@ -1,3 +1,4 @@
+using ImageTools.Core.Platform;
 using System.Text;
 using ImageTools.Core.Ext.OnDisk;
 using ImageTools.Core.Ext.Reader;
@@ -55,7 +56,7 @@ public sealed record RootFilesystemInput
         {
             return new RootFilesystemInput { Path = path, Kind = RootInputKind.Directory };
         }
-        var identity = Platform.PlatformIo.Current.GetIdentity(path);
+        var identity = Platform.PlatformIo.Current.Identify(path, ErrorKind.SourceUnreadable, "ROOTIMAGE");
         switch (identity.Kind)
         {
             case Platform.FileKind.Missing:

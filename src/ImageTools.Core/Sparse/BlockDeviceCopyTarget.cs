@@ -27,7 +27,7 @@ public sealed class BlockDeviceCopyTarget : HandleCopyTarget
     public static BlockDeviceCopyTarget Open(string path, IPlatformIo? platform = null)
     {
         platform ??= PlatformIo.Current;
-        var identity = platform.GetIdentity(path);
+        var identity = platform.Identify(path, ErrorKind.DestinationUnwritable, "DEST");
         if (identity.Kind != FileKind.BlockDevice)
         {
             throw new ImageToolsException(ErrorKind.WrongInputKind, $"DEST {path} is not a block device") { Path = path };

@@ -92,7 +92,7 @@ public static class CopyJob
         using var opened = SourceOpener.Open(request.Source, request.Decompress, request.OpenStdin, platform);
         var destIdentity = request.Destination == SourceOpener.StdinName
             ? StdoutIdentity(request, platform)
-            : platform.GetIdentity(request.Destination);
+            : platform.Identify(request.Destination, ErrorKind.DestinationUnwritable, "DEST");
         if (opened.Identity.IsSameObjectAs(destIdentity))
         {
             throw new ImageToolsException(ErrorKind.SameFile,

@@ -39,7 +39,7 @@ public sealed class FileCopyTarget : HandleCopyTarget
     {
         platform ??= PlatformIo.Current;
         var finalPath = ResolveLinks(path);
-        var identity = platform.GetIdentity(finalPath);
+        var identity = platform.Identify(finalPath, ErrorKind.DestinationUnwritable, "DEST");
         if (identity.Kind == FileKind.Directory)
         {
             throw new ImageToolsException(ErrorKind.WrongInputKind, $"DEST {path} is a directory; give the path of the file to write") { Path = path };
@@ -71,13 +71,10 @@ public sealed class FileCopyTarget : HandleCopyTarget
         try
         {
             var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
-            if (!OperatingSystem.IsWindows())
+            if (!OperatingSystem.IsWindows() && identity.Exists)
             {
-                // A replaced DEST keeps its permission bits; a new one gets rw-r--r-- like cp.
-                var mode = identity.Exists
-                    ? (UnixFileMode)(identity.UnixMode & 0x1FF)
-                    : UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
-                File.SetUnixFileMode(handle, mode);
+                // A replaced DEST keeps its permission bits; a new one is created under the umask, like cp.
+                File.SetUnixFileMode(handle, (UnixFileMode)(identity.UnixMode & 0x1FF));
             }
             return new FileCopyTarget(path, finalPath, temporary, handle, 0, platform);
         }
@@ -97,6 +94,12 @@ public sealed class FileCopyTarget : HandleCopyTarget
         catch (IOException e)
         {
             throw new ImageToolsException(ErrorKind.TruncateFailed, $"cannot set the size of DEST {Name} to {size} bytes: {e.Message}", e) { Path = Name };
+        }
+        catch (ArgumentOutOfRangeException e)
+        {
+            // EFBIG: larger than the largest file DEST's filesystem allows (e.g. -f 16T on ext4).
+            throw new ImageToolsException(ErrorKind.TruncateFailed,
+                $"cannot set the size of DEST {Name} to {size} bytes: past the largest file its filesystem allows; give a smaller --finalsize or --seek", e) { Path = Name };
         }
     }
 
@@ -147,7 +150,7 @@ public sealed class FileCopyTarget : HandleCopyTarget
             var target = info.ResolveLinkTarget(returnFinalTarget: true);
             return target?.FullName ?? path;
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return path;
         }

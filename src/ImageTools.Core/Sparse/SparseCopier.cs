@@ -482,6 +482,12 @@ public sealed class SparseCopier
         {
             throw new ImageToolsException(ErrorKind.WriteFailed, Describe($"cannot write DEST {_target.Name} at offset {at}: {e.Message}"), e) { Path = _target.Name };
         }
+        catch (ArgumentOutOfRangeException e)
+        {
+            // EFBIG: the offset is past the largest file DEST's filesystem allows (e.g. -s 16T on ext4).
+            throw new ImageToolsException(ErrorKind.WriteFailed,
+                Describe($"cannot write DEST {_target.Name} at offset {at}: past the largest file its filesystem allows; give a smaller --seek"), e) { Path = _target.Name };
+        }
         _written += data.Length;
         _sinceSync += data.Length;
         if (_options.SyncEvery is { } every && _sinceSync >= every)

@@ -31,7 +31,7 @@ public sealed class FileDataSource : DataSource
     public static FileDataSource Open(string path, IPlatformIo? platform = null)
     {
         platform ??= PlatformIo.Current;
-        var identity = platform.GetIdentity(path);
+        var identity = platform.Identify(path, ErrorKind.SourceUnreadable, "SOURCE");
         switch (identity.Kind)
         {
             case FileKind.Missing:

@@ -40,7 +40,7 @@ public static class SourceOpener
         {
             return OpenStdin(decompress, stdin, platform);
         }
-        var identity = platform.GetIdentity(path);
+        var identity = platform.Identify(path, ErrorKind.SourceUnreadable, "SOURCE");
         switch (identity.Kind)
         {
             case FileKind.Missing:

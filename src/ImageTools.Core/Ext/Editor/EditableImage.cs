@@ -92,7 +92,7 @@ public sealed class EditableImage : IDisposable
     {
         var (path, partition) = ExtImageOpener.ParseSpecification(specification);
         var platform = PlatformIo.Current;
-        var kind = platform.GetIdentity(path).Kind;
+        var kind = platform.Identify(path, ErrorKind.SourceUnreadable, "IMAGE").Kind;
         if (kind is not (FileKind.RegularFile or FileKind.BlockDevice))
         {
             throw new ImageToolsException(ErrorKind.WrongInputKind, $"{path} is not a regular file or a block device; an image is edited in place") { Path = path };

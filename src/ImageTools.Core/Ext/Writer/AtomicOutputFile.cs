@@ -1,3 +1,4 @@
+using ImageTools.Core.Platform;
 using Microsoft.Win32.SafeHandles;
 
 namespace ImageTools.Core.Ext.Writer;
@@ -47,15 +48,22 @@ public sealed class AtomicOutputFile : IDisposable
 
     public SafeFileHandle Handle { get; }
 
+    /// <summary>
+    /// Creates the temporary file beside <paramref name="destination"/>. A destination that exists keeps its
+    /// permission bits when replaced (an image holding password hashes and host keys stays 0600); a new one is
+    /// created under the umask, as every file a program creates.
+    /// </summary>
     public static AtomicOutputFile Create(string destination)
     {
         var full = Path.GetFullPath(destination);
         var folder = Path.GetDirectoryName(full) ?? ".";
-        if (Directory.Exists(full))
+        var platform = PlatformIo.Current;
+        var existing = platform.Identify(full, ErrorKind.DestinationUnwritable, "output");
+        if (existing.Kind == FileKind.Directory)
         {
             throw new ImageToolsException(ErrorKind.DestinationUnwritable, $"{destination}: is a directory") { Path = destination };
         }
-        if (!Directory.Exists(folder))
+        if (platform.Identify(folder, ErrorKind.DestinationUnwritable, "the folder of output").Kind != FileKind.Directory)
         {
             throw new ImageToolsException(ErrorKind.DestinationUnwritable, $"{destination}: folder {folder} does not exist") { Path = destination };
         }
@@ -64,6 +72,10 @@ public sealed class AtomicOutputFile : IDisposable
         {
             var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
             Pending[temporary] = true;
+            if (!OperatingSystem.IsWindows() && existing.Kind == FileKind.RegularFile)
+            {
+                File.SetUnixFileMode(handle, (UnixFileMode)(existing.UnixMode & 0xFFF & ~0xC00)); // no set-id bits
+            }
             return new AtomicOutputFile(full, temporary, handle);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
