@@ -48,6 +48,12 @@ public sealed record GptHeader
     /// <summary>The spec allows 128 × 2^n bytes; Linux refuses entry arrays beyond this many entries.</summary>
     public const int MaxEntryCount = 16384;
 
+    /// <summary>The largest entry size read (UEFI: 128 × 2^n; everything in use writes 128).</summary>
+    public const uint MaxEntrySize = 4096;
+
+    /// <summary>The largest entry array read (16,384 entries of 128 bytes is 2 MiB).</summary>
+    public const long MaxEntryArrayBytes = 4 << 20;
+
     public static ReadOnlySpan<byte> Signature => "EFI PART"u8;
 
     public uint Revision { get; init; } = Revision1;
@@ -157,6 +163,14 @@ public sealed record GptHeader
         if (EntryCount > MaxEntryCount)
         {
             throw Invalid($"{what}: {EntryCount} partition entries is absurd (at most {MaxEntryCount})");
+        }
+        if (EntrySize > MaxEntrySize)
+        {
+            throw Invalid($"{what}: partition entry size {EntrySize} is absurd (at most {MaxEntrySize} bytes; every tool writes 128)");
+        }
+        if ((long)EntryCount * EntrySize > MaxEntryArrayBytes)
+        {
+            throw Invalid($"{what}: {EntryCount} entries of {EntrySize} bytes make an entry array of {(long)EntryCount * EntrySize} bytes, more than the {MaxEntryArrayBytes} any disk needs");
         }
         if (FirstUsableLba > LastUsableLba + 1)
         {

@@ -99,7 +99,7 @@ public sealed class GptPartitionTable
         {
             throw new ImageToolsException(ErrorKind.InvalidPartitionTable, $"{what}: the header says it is at LBA {header.MyLba}");
         }
-        var arrayBytes = checked((int)(header.EntryCount * header.EntrySize));
+        var arrayBytes = (int)((long)header.EntryCount * header.EntrySize); // bounded by GptHeader's checks
         var array = new byte[arrayBytes];
         if (arrayBytes > 0 && DiskSectors.Read(disk, (long)header.EntryArrayLba, sectorSize, array) < arrayBytes)
         {
@@ -115,7 +115,7 @@ public sealed class GptPartitionTable
         var partitions = new List<GptPartition>();
         for (var i = 0; i < header.EntryCount; i++)
         {
-            var entry = GptPartitionEntry.Read(array.AsSpan(checked((int)(i * header.EntrySize))));
+            var entry = GptPartitionEntry.Read(array.AsSpan((int)((long)i * header.EntrySize)));
             if (entry.IsUsed)
             {
                 if (entry.StartingLba > long.MaxValue / (ulong)sectorSize || entry.EndingLba > long.MaxValue / (ulong)sectorSize)

@@ -620,6 +620,15 @@ internal sealed class ExtAllocator
             throw new ImageToolsException(ErrorKind.ChecksumMismatch,
                 $"{_fs.Name}: group {group} descriptor checksum 0x{descriptor.Checksum:X4} does not match the computed 0x{descriptor.ComputeChecksum(_sb, group):X4}: the filesystem is damaged (run e2fsck -f on it first)") { Path = _fs.Name };
         }
+        // Free counts larger than the group are damage (e2fsck: "Free blocks count wrong for group"); an
+        // edit that frees blocks would push them past what the descriptor can hold, so refuse before any change.
+        var blocksInGroup = (ulong)BlocksInGroup(group);
+        if (descriptor.FreeBlocksCount > blocksInGroup || descriptor.FreeInodesCount > _sb.InodesPerGroup || descriptor.UsedDirsCount > _sb.InodesPerGroup)
+        {
+            throw new ImageToolsException(ErrorKind.CorruptImage,
+                $"{_fs.Name}: group {group} descriptor says {descriptor.FreeBlocksCount} free blocks, {descriptor.FreeInodesCount} free inodes and {descriptor.UsedDirsCount} directories, " +
+                $"but the group has {blocksInGroup} blocks and {_sb.InodesPerGroup} inodes: the filesystem is damaged (run e2fsck -f on it first); nothing was changed") { Path = _fs.Name };
+        }
         state = new GroupState { Descriptor = descriptor };
         _groups[group] = state;
         return state;

@@ -193,6 +193,7 @@ public sealed class TarArchiveSource : IFileTreeSource
             }
             else if (map != null)
             {
+                CheckSparseMap(map, realSize!.Value, m.StoredSize, name);
                 content = new SparseMapContent(m.Data, realSize!.Value, map, path, this);
             }
             else if (m.StoredSize > 0)
@@ -248,6 +249,33 @@ public sealed class TarArchiveSource : IFileTreeSource
             ? v
             : throw new ImageToolsException(ErrorKind.CorruptImage, $"{_path}: member '{name}': bad {key} '{text}'") { Path = _path };
 
+    /// <summary>
+    /// What GNU tar refuses too: a sparse map whose ranges (ascending, checked when parsed) end past the file's
+    /// real size, or whose data is more than the member stores (the rest would be read from the next header).
+    /// </summary>
+    private void CheckSparseMap(List<DataRange> map, long realSize, long storedData, string name)
+    {
+        if (realSize < 0)
+        {
+            throw new ImageToolsException(ErrorKind.CorruptImage, $"{_path}: member '{name}': negative sparse real size {realSize}") { Path = _path };
+        }
+        long packed = 0;
+        foreach (var range in map)
+        {
+            if (range.Offset < 0 || range.Length < 0 || range.Offset + range.Length > realSize)
+            {
+                throw new ImageToolsException(ErrorKind.CorruptImage,
+                    $"{_path}: member '{name}': the GNU sparse map has a range {range.Offset}+{range.Length} past the file's size {realSize}: a corrupt archive") { Path = _path };
+            }
+            packed += range.Length;
+        }
+        if (packed > storedData)
+        {
+            throw new ImageToolsException(ErrorKind.CorruptImage,
+                $"{_path}: member '{name}': the GNU sparse map describes {packed} bytes of data but the member stores {storedData}: a corrupt archive") { Path = _path };
+        }
+    }
+
     private List<DataRange> ParseSparseMap(IReadOnlyList<string> numbers, string name)
     {
         if (numbers.Count % 2 != 0)
@@ -263,6 +291,10 @@ public sealed class TarArchiveSource : IFileTreeSource
             if (offset < end)
             {
                 throw new ImageToolsException(ErrorKind.CorruptImage, $"{_path}: member '{name}': the GNU sparse map is not in ascending order") { Path = _path };
+            }
+            if (size > long.MaxValue - offset)
+            {
+                throw new ImageToolsException(ErrorKind.CorruptImage, $"{_path}: member '{name}': the GNU sparse map has a range {offset}+{size} that overflows") { Path = _path };
             }
             list.Add(new DataRange(offset, size));
             end = offset + size;
@@ -439,6 +471,7 @@ public sealed class TarArchiveSource : IFileTreeSource
                 }
             }
             _map = owner.ParseSparseMap(numbers.Skip(1).ToList(), path);
+            owner.CheckSparseMap(_map, length, storedLength - consumed - pad, path);
         }
     }
 

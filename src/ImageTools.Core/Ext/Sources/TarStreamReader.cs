@@ -87,6 +87,12 @@ internal sealed class TarStreamReader
             VerifyChecksum(previous);
             var type = _header[156];
             var size = Number(_header.AsSpan(124, 12), "size", previous);
+            if (size < 0)
+            {
+                // GNU tar: "Archive contains a negative size"; skipping by it would read the archive backwards.
+                throw new ImageToolsException(ErrorKind.CorruptImage,
+                    $"{_archive}: the header after {Describe(previous)} (at byte {_position - BlockSize}) has a negative size {size}: a corrupt archive") { Path = _archive };
+            }
             switch (type)
             {
                 case (byte)'x':
@@ -119,6 +125,10 @@ internal sealed class TarStreamReader
             name = Text(merged, "path") ?? name;
             var link = Text(merged, "linkpath") ?? longLink ?? CString(_header.AsSpan(157, 100));
             var stored = merged.TryGetValue("size", out var sizeValues) ? ParseDecimal(sizeValues[^1], "size", name) : size;
+            if (stored < 0)
+            {
+                throw new ImageToolsException(ErrorKind.CorruptImage, $"{_archive}: member '{name}' has a negative size {stored}: a corrupt archive") { Path = _archive };
+            }
 
             List<DataRange>? gnuMap = null;
             long gnuRealSize = 0;

@@ -96,7 +96,16 @@ public sealed class TarExportSink : IExportSink, IDisposable
         if (entry.Kind == ExportEntryKind.RegularFile && entry.Size > 0)
         {
             using var content = entry.Content!.OpenRead();
-            _writer.Write(member, content);
+            var ranges = entry.Content.DataRanges().ToList();
+            if (content.CanSeek && ranges.Sum(r => r.Length) < entry.Size)
+            {
+                // Holes stay holes: a GNU sparse member (pax format 1.0) stores only the data ranges.
+                _writer.WriteSparse(member, content, ranges);
+            }
+            else
+            {
+                _writer.Write(member, content);
+            }
         }
         else
         {
