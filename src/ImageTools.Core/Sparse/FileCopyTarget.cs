@@ -70,7 +70,9 @@ public sealed class FileCopyTarget : HandleCopyTarget
         var temporary = Path.Combine(folder, $".{Path.GetFileName(finalPath)}.sparsecopy-{Guid.NewGuid():N}.tmp");
         try
         {
-            var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+            // FileShare.Delete: on Windows, Abort from a Ctrl-C handler can delete the file while the copy still
+            // holds it open (it goes when the last handle closes); POSIX ignores the flag.
+            var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
             if (!OperatingSystem.IsWindows())
             {
                 // A replaced DEST keeps its permission bits; a new one gets rw-r--r-- like cp.
@@ -106,6 +108,9 @@ public sealed class FileCopyTarget : HandleCopyTarget
         {
             try
             {
+                // Closed first: Windows does not rename (or replace with) a file that is still open. Nothing
+                // writes DEST after Commit, and disposing a SafeFileHandle twice is harmless.
+                Handle.Dispose();
                 File.Move(_temporaryPath, _finalPath, overwrite: true);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -123,6 +128,8 @@ public sealed class FileCopyTarget : HandleCopyTarget
         {
             try
             {
+                // Closed first, so that Windows removes the file now rather than when the process ends.
+                Handle.Dispose();
                 File.Delete(_temporaryPath);
             }
             catch (IOException)
