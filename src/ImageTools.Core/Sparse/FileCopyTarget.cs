@@ -81,6 +81,8 @@ public sealed class FileCopyTarget : HandleCopyTarget
                     : UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
                 File.SetUnixFileMode(handle, mode);
             }
+            // NTFS keeps skipped ranges as holes only in a file marked sparse (a no-op on POSIX).
+            platform.MarkSparse(handle);
             return new FileCopyTarget(path, finalPath, temporary, handle, 0, platform);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
