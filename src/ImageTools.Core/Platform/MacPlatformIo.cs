@@ -8,7 +8,7 @@ namespace ImageTools.Core.Platform;
 
 /// <summary>
 /// The libc calls <see cref="MacPlatformIo"/> makes, each returning -1 and the errno on failure, so that the
-/// decisions taken on them are unit-tested on Linux (tests/ImageTools.Core.Tests/Platform/MacPlatformIoTests.cs).
+/// decisions taken on them are unit-tested on Linux (tests/ImageTools.Core.Tests/Devices/MacPlatformIoTests.cs).
 /// <see cref="DarwinLibc"/> is the real one.
 /// </summary>
 internal interface IDarwinCalls

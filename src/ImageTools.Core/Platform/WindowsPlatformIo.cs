@@ -10,7 +10,7 @@ namespace ImageTools.Core.Platform;
 /// on first use, so the range is deallocated), IOCTL_DISK_GET_LENGTH_INFO for the size of <c>\\.\PhysicalDriveN</c>
 /// and volumes, IOCTL_DISK_UPDATE_PROPERTIES to re-read a partition table, and volume serial + file index as a
 /// file's identity. Every call goes through <see cref="IWindowsStorageCalls"/>, so the logic here is unit-tested
-/// on Linux with a simulated volume (tests/ImageTools.Core.Tests/Platform/WindowsPlatformIoTests.cs).
+/// on Linux with a simulated volume (tests/ImageTools.Core.Tests/Devices/WindowsPlatformIoTests.cs).
 /// </summary>
 public sealed partial class WindowsPlatformIo : IPlatformIo
 {
