@@ -19,7 +19,10 @@ projects=(src/SparseCopy/SparseCopy.csproj src/FsMaker/FsMaker.csproj)
 
 # The repository address for package metadata, from the clone's own remote (nothing is guessed).
 repository_url() {
-  git remote get-url origin 2>/dev/null | sed -e 's#^git@\([^:]*\):#https://\1/#' -e 's#\.git$##' || true
+  local url
+  url="$(git remote get-url origin 2>/dev/null | sed -e 's#^git@\([^:]*\):#https://\1/#' -e 's#\.git$##' || true)"
+  # A clone of a local folder (CI's) has no public address: leave the field out rather than name a path.
+  case "$url" in https://*) echo "$url" ;; esac
 }
 
 publish_rid() {
