@@ -24,6 +24,10 @@ packages=(
   xorriso          # ISO 9660 / El Torito images that fsmaker inspect must recognise
   squashfs-tools   # mksquashfs: a format inspect names but does not read
   clang zlib1g-dev # Native AOT publishing
+  gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross  # linux-arm64 Native AOT, cross-compiled
+  qemu-user        # qemu-aarch64: runs the linux-arm64 build in the tests (Arm64EmulationTests)
+  wine wine64      # runs the win-x64 build in the tests (WineTests); its prefix is made in ~/.cache/imagetools/wine
+  zip              # the win-x64 release archive (scripts/publish.sh release)
   time             # /usr/bin/time -v: peak RSS in benchmarks
   systemd          # systemd-analyze verify: judge of the first-boot unit (fsmaker scrub --first-boot)
   openssl          # openssl passwd -6: checks the hash the first-boot script writes

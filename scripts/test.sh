@@ -13,6 +13,26 @@ fi
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 
+# The builds for other platforms that the Wine, arm64-emulation and package tests run (docs/platforms.md):
+# published once here, before the test run, rather than by the first test that needs each.
+if [ $# -eq 0 ] && [ "${IMAGETOOLS_SKIP_CROSS:-}" != "1" ]; then
+  cross="$PWD/artifacts/test-builds"
+  rm -rf "$cross"
+  for job in "rid win-x64 $cross/win-x64" "rid linux-arm64 $cross/linux-arm64" "pack $cross/packages"; do
+    started=$(date +%s)
+    # shellcheck disable=SC2086
+    if bash scripts/publish.sh $job >"$results/cross.log" 2>&1; then
+      echo "test.sh: publish.sh $job took $(( $(date +%s) - started )) s"
+    else
+      cat "$results/cross.log" >&2
+      echo "test.sh: publish.sh $job failed; the tests that need it will try again and report" >&2
+    fi
+  done
+  [ -d "$cross/win-x64" ] && export IMAGETOOLS_WIN_X64_DIR="$cross/win-x64"
+  [ -d "$cross/linux-arm64" ] && export IMAGETOOLS_LINUX_ARM64_DIR="$cross/linux-arm64"
+  [ -d "$cross/packages" ] && export IMAGETOOLS_PACKAGES_DIR="$cross/packages"
+fi
+
 set +e
 dotnet test ImageTools.sln -c Release --logger "trx;LogFilePrefix=run" --results-directory "$results" "$@"
 rc=$?

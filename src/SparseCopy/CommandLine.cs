@@ -51,6 +51,7 @@ public static class CommandLine
               --create-bmap FILE   write IMAGE's block map to FILE
               --bmap FILE          copy only the ranges FILE maps, checking each range's checksum
           -h, --help               this text
+              --version            the version (the package's)
 
         SIZE: a number of blocks, or a number with B, K, M, G, T, P or E (powers of 1024).
         Example: sparsecopy -f2G /dev/null disk.img   (a 2 GiB sparse file)
@@ -69,6 +70,7 @@ public static class CommandLine
     private static readonly Option<bool> ProgressOption = new("--progress", "-p");
     private static readonly Option<string[]> SyncEveryOption = ValueOption("--syncevery", "-y");
     private static readonly Option<bool> HelpOption = new("--help", "-h", "-?");
+    private static readonly Option<bool> PrintVersionOption = new("--version");
     private static readonly Option<string[]> SkipOption = ValueOption("--skip");
     private static readonly Option<bool> NoDecompressOption = new("--no-decompress");
     private static readonly Option<bool> JsonOption = new("--json");
@@ -94,13 +96,14 @@ public static class CommandLine
             VerifyOption, BlankCheckOption, ListOption, PartitionOption, ToPartitionOption, GrowOption, CreateBmapOption, BmapOption,
             PathsArgument,
         };
-        // Our own -h (usage on stderr, exit 0, as v0.10); no --version, no directives.
+        // Our own -h (usage on stderr, exit 0, as v0.10) and --version; no directives.
         foreach (var builtIn in root.Options.Where(o => o is System.CommandLine.Help.HelpOption or VersionOption).ToList())
         {
             root.Options.Remove(builtIn);
         }
         root.Directives.Clear();
         root.Options.Add(HelpOption);
+        root.Options.Add(PrintVersionOption);
         return root;
     }
 
@@ -113,6 +116,10 @@ public static class CommandLine
         if (result.GetValue(HelpOption))
         {
             return new SparseCopyArguments { Mode = Mode.Help };
+        }
+        if (result.GetValue(PrintVersionOption))
+        {
+            return new SparseCopyArguments { Mode = Mode.Version };
         }
         if (result.Errors.Count > 0)
         {

@@ -41,6 +41,7 @@ namespace ImageTools.SparseCopy
                 return parsed.Mode switch
                 {
                     Mode.Help => Help(),
+                    Mode.Version => PrintVersion(),
                     Mode.Copy => CopyMode.Run(parsed, interruption),
                     Mode.List => ListMode.Run(parsed),
                     Mode.CreateBmap => CreateBmapMode.Run(parsed, interruption),
@@ -68,6 +69,16 @@ namespace ImageTools.SparseCopy
                 interruption.RunCleanup();
                 return LastResort.Report("sparsecopy", e);
             }
+        }
+
+        /// <summary>The informational version, which is the package version (no "+commit" suffix: Directory.Build.props).</summary>
+        private static int PrintVersion()
+        {
+            var assembly = typeof(Program).Assembly;
+            var version = System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(assembly)?.InformationalVersion
+                ?? assembly.GetName().Version?.ToString() ?? "unknown";
+            Console.Out.WriteLine(version);
+            return ExitCodes.Success;
         }
 
         private static int Help()

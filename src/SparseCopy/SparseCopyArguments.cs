@@ -7,6 +7,8 @@ public enum Mode
     Copy,
     /// <summary>Print the usage (<c>-h</c>).</summary>
     Help,
+    /// <summary>Print the version (<c>--version</c>): the package version, as fsmaker prints it.</summary>
+    Version,
     /// <summary>Print IMAGE's partition table (<c>--list</c>), like <c>sfdisk -l</c>, or as JSON.</summary>
     List,
     /// <summary>Write IMAGE's block map in bmaptool's format (<c>--create-bmap FILE</c>).</summary>

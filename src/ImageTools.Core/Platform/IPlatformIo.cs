@@ -65,6 +65,13 @@ public interface IPlatformIo
     /// </summary>
     bool TryZeroRange(SafeFileHandle handle, FileKind kind, long offset, long length);
 
+    /// <summary>
+    /// Makes a new file keep unwritten ranges as holes. NTFS allocates (and zero-fills) every range below the
+    /// highest write unless the file is marked sparse (FSCTL_SET_SPARSE); POSIX files are sparse already. True
+    /// when the file is (now) sparse or always was; false where the file system has no sparse files (FAT).
+    /// </summary>
+    bool MarkSparse(SafeFileHandle handle);
+
     /// <summary>Forces written data to stable storage (fdatasync, or the portable flush).</summary>
     void FlushToDisk(SafeFileHandle handle);
 

@@ -248,6 +248,9 @@ public sealed partial class LinuxPlatformIo : IPlatformIo
         return false;
     }
 
+    /// <summary>POSIX files are sparse by nature: unwritten ranges stay holes where the file system has them.</summary>
+    public bool MarkSparse(SafeFileHandle handle) => true;
+
     public void FlushToDisk(SafeFileHandle handle)
     {
         int rc;

@@ -3,8 +3,15 @@ namespace ImageTools.Core.Platform;
 /// <summary>The platform implementation for the running OS.</summary>
 public static class PlatformIo
 {
-    /// <summary>Linux: the real calls. Elsewhere: the portable fallback (correct, without the shortcuts).</summary>
-    public static IPlatformIo Current { get; } = OperatingSystem.IsLinux() ? new LinuxPlatformIo() : new PortablePlatformIo();
+    /// <summary>
+    /// Linux, Windows and macOS: their own calls (data ranges, hole punching, devices). Elsewhere (FreeBSD...):
+    /// the portable fallback, correct without the shortcuts.
+    /// </summary>
+    public static IPlatformIo Current { get; } =
+        OperatingSystem.IsLinux() ? new LinuxPlatformIo()
+        : OperatingSystem.IsWindows() ? new WindowsPlatformIo()
+        : OperatingSystem.IsMacOS() ? new MacPlatformIo()
+        : new PortablePlatformIo();
 }
 
 /// <summary>Lookups that turn an OS refusal into an <see cref="ImageToolsException"/> naming the path and its role.</summary>

@@ -49,6 +49,9 @@ public sealed class PortablePlatformIo : IPlatformIo
 
     public bool TryZeroRange(SafeFileHandle handle, FileKind kind, long offset, long length) => false;
 
+    /// <summary>POSIX files are sparse by nature: unwritten ranges stay holes where the file system has them.</summary>
+    public bool MarkSparse(SafeFileHandle handle) => true;
+
     public void FlushToDisk(SafeFileHandle handle) => RandomAccess.FlushToDisk(handle);
 
     public PartitionRereadResult RereadPartitionTable(SafeFileHandle handle, int attempts, TimeSpan delay, CancellationToken cancellation) =>

@@ -70,12 +70,16 @@ public sealed class FileCopyTarget : HandleCopyTarget
         var temporary = Path.Combine(folder, $".{Path.GetFileName(finalPath)}.sparsecopy-{Guid.NewGuid():N}.tmp");
         try
         {
-            var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read);
+            // FileShare.Delete: on Windows, Abort from a Ctrl-C handler can delete the file while the copy still
+            // holds it open (it goes when the last handle closes); POSIX ignores the flag.
+            var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read | FileShare.Delete);
             if (!OperatingSystem.IsWindows() && identity.Exists)
             {
                 // A replaced DEST keeps its permission bits; a new one is created under the umask, like cp.
                 File.SetUnixFileMode(handle, (UnixFileMode)(identity.UnixMode & 0x1FF));
             }
+            // NTFS keeps skipped ranges as holes only in a file marked sparse (a no-op on POSIX).
+            platform.MarkSparse(handle);
             return new FileCopyTarget(path, finalPath, temporary, handle, 0, platform);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -109,6 +113,9 @@ public sealed class FileCopyTarget : HandleCopyTarget
         {
             try
             {
+                // Closed first: Windows does not rename (or replace with) a file that is still open. Nothing
+                // writes DEST after Commit, and disposing a SafeFileHandle twice is harmless.
+                Handle.Dispose();
                 File.Move(_temporaryPath, _finalPath, overwrite: true);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -126,6 +133,8 @@ public sealed class FileCopyTarget : HandleCopyTarget
         {
             try
             {
+                // Closed first, so that Windows removes the file now rather than when the process ends.
+                Handle.Dispose();
                 File.Delete(_temporaryPath);
             }
             catch (IOException)

@@ -70,12 +70,15 @@ public sealed class AtomicOutputFile : IDisposable
         var temporary = Path.Combine(folder, $".{Path.GetFileName(full)}.{Guid.NewGuid().ToString("N")[..8]}.tmp");
         try
         {
-            var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+            // FileShare.Delete: on Windows, DeleteAllPending (Ctrl-C) can remove the file while a write still holds it.
+            var handle = File.OpenHandle(temporary, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Delete);
             Pending[temporary] = true;
             if (!OperatingSystem.IsWindows() && existing.Kind == FileKind.RegularFile)
             {
                 File.SetUnixFileMode(handle, (UnixFileMode)(existing.UnixMode & 0xFFF & ~0xC00)); // no set-id bits
             }
+            // A disk image is mostly holes: NTFS keeps them only in a file marked sparse (a no-op on POSIX).
+            Platform.PlatformIo.Current.MarkSparse(handle);
             return new AtomicOutputFile(full, temporary, handle);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
