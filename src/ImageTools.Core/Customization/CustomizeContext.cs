@@ -204,15 +204,25 @@ public sealed class CustomizeContext
     /// <summary>Makes <paramref name="path"/> and its missing parents (mkdir -p), links followed; returns the directories made.</summary>
     public IReadOnlyList<string> MakeDirectories(string path, NewInodeAttributes attributes)
     {
-        var canonical = Canonical(path, followLast: true);
-        var made = new List<string>();
-        var parts = Split(canonical);
-        var at = "";
-        foreach (var part in parts)
+        if (string.IsNullOrEmpty(path) || path[0] != '/' || path.Contains('\0'))
         {
-            at += "/" + part;
-            // A component may be a link made by an earlier part of this path: resolve as we go.
-            var real = Canonical(at, followLast: true);
+            throw new ImageToolsException(ErrorKind.InvalidArgument, $"'{path}' is not an absolute path inside the image (it must start with /)");
+        }
+        var made = new List<string>();
+        var at = "/";
+        foreach (var part in Split(path))
+        {
+            if (part == ".")
+            {
+                continue;
+            }
+            if (part == "..")
+            {
+                at = ParentOf(at);
+                continue;
+            }
+            // Each component is resolved once its parent exists (it may be a link, even one to a directory made here).
+            var real = Canonical(at.TrimEnd('/') + "/" + part, followLast: true);
             var inode = Find(real);
             if (inode == null)
             {
