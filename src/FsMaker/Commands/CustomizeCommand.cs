@@ -78,10 +78,18 @@ internal static class CustomizeCommand
                 Owner = parse.GetValue(owner),
                 Now = SourceDateEpoch(),
                 RedoLogPath = parse.GetValue(redoLog),
-                OnChange = parse.GetValue(quiet) ? null : change => Console.Out.WriteLine(change.Describe(dry)),
             };
             cancellation.ThrowIfCancellationRequested();
             var report = Customizer.Customize(parse.GetValue(image)!, list, options);
+            // Printed once the edit is committed (or planned, for a dry run): a failure prints only the error, since
+            // nothing it planned was written.
+            if (!parse.GetValue(quiet))
+            {
+                foreach (var change in report.Changes)
+                {
+                    Console.Out.WriteLine(change.Describe(dry));
+                }
+            }
             foreach (var note in report.Notes)
             {
                 ImageReadingSupport.Note(note);

@@ -29,10 +29,20 @@ public static class Customizer
     {
         var context = new CustomizeContext(editor, options);
         var reported = 0;
-        foreach (var operation in operations)
+        for (var i = 0; i < operations.Count; i++)
         {
+            var operation = operations[i];
             context.Operation = operation.Name;
-            operation.Run(context);
+            try
+            {
+                operation.Run(context);
+            }
+            catch (ImageToolsException e)
+            {
+                // Say which operation failed (never with its argument: it may be a password), and that nothing changed.
+                throw new ImageToolsException(e.Kind,
+                    $"operation {i + 1} of {operations.Count} ({operation.Name}): {e.Message}; {(options.DryRun ? "this was a dry run" : "nothing was written, the image is as it was")}", e) { Path = e.Path };
+            }
             for (; reported < context.Changes.Count; reported++)
             {
                 options.OnChange?.Invoke(context.Changes[reported]);
