@@ -2,6 +2,8 @@ using System.Security.Cryptography;
 using System.Text;
 using FluentAssertions;
 using ImageTools.Core.Customization;
+using ImageTools.Core.Customization.Passwords;
+using ImageTools.Core.Ext.Editor;
 using ImageTools.Core.Ext.Sources;
 using ImageTools.Core.Ext.Writer;
 using ImageTools.TestSupport;
@@ -50,7 +52,7 @@ public sealed class CustomizeTests
     private static readonly Dictionary<string, string> Built = new();
     private static TempDirectory? _folder;
 
-    private static string Image(string kind)
+    internal static string Image(string kind)
     {
         lock (Gate)
         {
@@ -312,4 +314,110 @@ public sealed class CustomizeTests
         var noKey = () => CustomizeOperation.Parse("ssh-inject", "root", new CustomizeOperation.HostEnvironment(temp.File("none")));
         noKey.Should().Throw<ImageToolsException>().Which.Kind.Should().Be(ErrorKind.NotFound);
     }
+}
+
+/// <summary>A customization interrupted after its commit point is completed by the next edit, giving the same bytes as an uninterrupted one.</summary>
+public sealed class CustomizeAtomicityTests
+{
+    private sealed class Crash : Exception;
+
+    private static IReadOnlyList<CustomizeOperation> Operations() =>
+    [
+        CustomizeOperation.Parse("hostname", "crashed"),
+        CustomizeOperation.Parse("mkdir", "/opt/a/b"),
+        CustomizeOperation.Parse("write", "/opt/a/b/f:" + new string('x', 50_000)),
+        CustomizeOperation.Parse("timezone", "Europe/Paris"),
+    ];
+
+    [Theory]
+    [InlineData(CommitStage.RedoLogCommitted, 0)]
+    [InlineData(CommitStage.Applying, 3)]
+    public void A_crash_during_the_commit_is_completed_at_the_next_edit(CommitStage stage, int step)
+    {
+        using var temp = new TempDirectory("imagetools-customize-atomic-");
+        var source = CustomizeTests.Image("mke2fs-ext4");
+        var reference = Copy(source!, temp.File("reference.img"));
+        var crashed = Copy(source!, temp.File("crashed.img"));
+        Customizer.Customize(reference, Operations(), new CustomizeOptions { Now = FixedNow });
+
+        var act = () => Customizer.Customize(crashed, Operations(), new CustomizeOptions
+        {
+            Now = FixedNow,
+            OnCommitProgress = p =>
+            {
+                if (p.Stage == stage && p.Done >= step)
+                {
+                    throw new Crash();
+                }
+            },
+        });
+
+        act.Should().Throw<Crash>();
+        File.Exists(crashed + RedoLog.Suffix).Should().BeTrue();
+        using (var reopened = EditableImage.Open(crashed))
+        {
+            reopened.RecoveryNote.Should().Contain("completed an edit that was interrupted");
+        }
+        Sha256(crashed).Should().Be(Sha256(reference));
+        ShouldBeCleanForE2fsck(crashed);
+    }
+
+    private static string Sha256(string file)
+    {
+        using var s = File.OpenRead(file);
+        return Convert.ToHexString(SHA256.HashData(s));
+    }
+}
+
+/// <summary>Seeded mutations of commands files and yescrypt settings: an error is an ImageToolsException, never a crash or a hang.</summary>
+public sealed class CustomizeParsingMutationTests
+{
+    private const string Script = "# c\nhostname web\nwrite /etc/motd:a\\\nb\nappend-line /etc/x:y\nmkdir /opt\nchmod 0755:/opt\nlink /a:/b:/c\ndelete /tmp/*\ntimezone Europe/Paris\nroot-password disabled\n";
+
+    [Fact]
+    public void Mutated_commands_files_parse_or_fail_with_a_clear_error()
+    {
+        var random = new Random(1515);
+        var host = new CustomizeOperation.HostEnvironment(null);
+        for (var i = 0; i < 3000; i++)
+        {
+            var chars = Script.ToCharArray();
+            var n = random.Next(1, 6);
+            for (var k = 0; k < n; k++)
+            {
+                chars[random.Next(chars.Length)] = (char)random.Next(0, 128);
+            }
+            var text = new string(chars);
+            try
+            {
+                CustomizeScript.Parse(text, "fuzz.txt", host);
+            }
+            catch (ImageToolsException e)
+            {
+                e.Message.Should().StartWith("fuzz.txt:", $"mutation {i} names the file and line: {e.Message}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Mutated_yescrypt_settings_hash_or_fail_with_a_clear_error()
+    {
+        var random = new Random(1516);
+        const string setting = "$y$j75$abcdefghijklmnopqrstu.$";
+        for (var i = 0; i < 300; i++)
+        {
+            var chars = setting.ToCharArray();
+            chars[random.Next(3, chars.Length)] = CustomizeAlphabet[random.Next(CustomizeAlphabet.Length)];
+            try
+            {
+                Yescrypt.Hash("pw", new string(chars)).Should().StartWith("$y$");
+            }
+            catch (ImageToolsException e)
+            {
+                e.Kind.Should().Be(ErrorKind.InvalidArgument);
+            }
+        }
+    }
+
+    private const string CustomizeAlphabet = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz$!~";
 }

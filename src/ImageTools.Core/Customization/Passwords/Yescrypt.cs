@@ -83,7 +83,8 @@ public static class Yescrypt
             throw Bad("p, t, g or a ROM are not supported (only p = 1)");
         }
         at++;
-        if (nLog2 is < 1 or > 30 || r is < 1 or > 1024 || (1UL << (int)nLog2) * r * 128 > 1UL << 32)
+        // At most 1 GiB (cost factor 11, the most login.defs allows, needs exactly that).
+        if (nLog2 is < 1 or > 30 || r is < 1 or > 1024 || (1UL << (int)nLog2) * r * 128 > 1UL << 30)
         {
             throw Bad("N or r out of the supported range");
         }
