@@ -32,6 +32,7 @@ packages=(
   systemd          # systemd-analyze verify: judge of the first-boot unit (fsmaker scrub --first-boot)
   openssl          # openssl passwd -6: checks the hash the first-boot script writes
   dash             # sh -n of the first-boot script with Debian's /bin/sh
+  whois            # mkpasswd: yescrypt hashes made by libxcrypt, checked against fsmaker customize --root-password
 )
 
 # Package names given as arguments replace the list (scripts/demo.sh installs only what the demo needs).

@@ -59,6 +59,19 @@ internal static class BuildCommand
         var metadataUrl = new Option<string?>("--metadata-url") { HelpName = "URL", Description = $"With --first-boot: where the script fetches the initial password (default {ImageTools.Core.Hygiene.FirstBoot.FirstBootOptions.DefaultMetadataUrl})" };
         var firstBootUser = new Option<string?>("--first-boot-user") { HelpName = "USER", Description = "With --first-boot: the account whose password the script sets (default root)" };
         var firstBootInit = new Option<string?>("--first-boot-init") { HelpName = "INIT", Description = "With --first-boot: how the script is started: auto (default), systemd, sysv or busybox" };
+        var customizeOptions = CustomizeCommand.OperationOptions.Select(o => new Option<string[]>("--customize-" + o.Name)
+        {
+            HelpName = o.Value,
+            Description = $"As 'fsmaker customize --{o.Name}' on the root filesystem in the disk, before --scrub (repeatable; all --customize options run in the order given)",
+            AllowMultipleArgumentsPerToken = false,
+        }).ToList();
+        var customizeFile = new Option<string[]>("--customize")
+        {
+            HelpName = "FILE",
+            Description = "Customize operations from FILE, one per line as virt-customize's --commands-from-file has them, run on the root filesystem in the disk before --scrub",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var customizeOwner = new Option<string?>("--customize-owner") { HelpName = "USER[:GROUP]", Description = "Owner of what --customize-copy-in makes (default root)" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress or summary on stderr" };
 
@@ -72,8 +85,21 @@ internal static class BuildCommand
             command.Options.Add(option);
         }
 
+        foreach (var option in customizeOptions.Cast<Option>().Append(customizeFile).Append(customizeOwner))
+        {
+            command.Options.Add(option);
+        }
+
         command.SetAction((parse, cancellation) => Task.FromResult(Guarded(() =>
         {
+            var customizeOperations = CustomizeCommand.InOrder(parse, customizeOptions.Cast<Option>().Append(customizeFile).ToList(), customizeFile, "--customize-");
+            if (customizeOperations.Count == 0 && parse.GetValue(customizeOwner) != null)
+            {
+                throw new ImageToolsException(ErrorKind.InvalidArgument, "--customize-owner goes with --customize-copy-in (or a copy-in line of --customize FILE)");
+            }
+            IRootFilesystemStep[] customizeSteps = customizeOperations.Count > 0
+                ? [new ImageTools.Core.Customization.CustomizeRootStep(customizeOperations, parse.GetValue(customizeOwner))]
+                : [];
             var (grubPath, grubOrigin) = GrubPlatformDirectory.Choose(parse.GetValue(grubDir), Environment.GetEnvironmentVariable(GrubPlatformDirectory.EnvironmentVariable));
             var options = new BootableDiskOptions
             {
@@ -100,8 +126,8 @@ internal static class BuildCommand
                 ExtraCommandLine = parse.GetValue(cmdline),
                 DefaultConsoles = !parse.GetValue(noConsole),
                 MenuTimeoutSeconds = parse.GetValue(timeout),
-                RootSteps = HygieneSteps(parse.GetValue(scrub), parse.GetValue(scrubOperations), parse.GetValue(scrubRemove) ?? [],
-                    parse.GetValue(firstBoot), parse.GetValue(metadataUrl), parse.GetValue(firstBootUser), parse.GetValue(firstBootInit)),
+                RootSteps = [.. customizeSteps, .. HygieneSteps(parse.GetValue(scrub), parse.GetValue(scrubOperations), parse.GetValue(scrubRemove) ?? [],
+                    parse.GetValue(firstBoot), parse.GetValue(metadataUrl), parse.GetValue(firstBootUser), parse.GetValue(firstBootInit))],
             };
             return Run(options, parse.GetValue(json), parse.GetValue(quiet), cancellation);
         }, cancellation)));

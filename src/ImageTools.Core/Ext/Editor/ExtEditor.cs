@@ -660,6 +660,32 @@ public sealed class ExtEditor : IDisposable
         return number;
     }
 
+    /// <summary>
+    /// Changes the permission bits (07777) and/or owner of the inode at <paramref name="path"/> (a last symbolic
+    /// link is not followed; a link's own mode stays 0777, as Linux keeps it). Null leaves a value as it is.
+    /// Only i_mode's permission bits, i_uid/i_gid and ctime change, as chmod(2)/chown(2) change them.
+    /// </summary>
+    public void SetAttributes(string path, int? permissions, uint? uid = null, uint? gid = null)
+    {
+        var inode = _fs.Resolve(path, followLast: false);
+        var record = inode.Record;
+        if (permissions is int bits && !inode.IsSymbolicLink)
+        {
+            record.Permissions = (ushort)(bits & 0xFFF);
+        }
+        if (uid is uint u)
+        {
+            record.Uid = u;
+        }
+        if (gid is uint g)
+        {
+            record.Gid = g;
+        }
+        record.ChangeTime = Stamp;
+        WriteInode(inode.Number, record);
+        Settle();
+    }
+
     private (ExtInode Parent, byte[] Name, string ParentPath) SplitNew(string path)
     {
         var split = SplitPath(path);
