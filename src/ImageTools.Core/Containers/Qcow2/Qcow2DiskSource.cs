@@ -383,6 +383,17 @@ public sealed class Qcow2DiskSource : VirtualDiskSource
             switch (entry.Kind)
             {
                 case Qcow2ClusterKind.Standard:
+                    // Clusters that follow each other on the host too are read in one go (qemu-img's own images
+                    // and ours lay data out in guest order).
+                    var runEnd = entry.HostOffset + _clusterSize;
+                    var next = cluster + 1;
+                    while (piece.Length < buffer.Length - done && next / _l2Entries == cluster / _l2Entries
+                           && Lookup(next) is { Kind: Qcow2ClusterKind.Standard } following && following.HostOffset == runEnd)
+                    {
+                        piece = buffer.Slice(done, (int)Math.Min(buffer.Length - done, piece.Length + _clusterSize));
+                        runEnd += _clusterSize;
+                        next++;
+                    }
                     ReadExactly(_handle, piece, entry.HostOffset + within, Name, $"cluster at guest offset {cluster << _clusterBits}");
                     _bytesRead += piece.Length;
                     break;
