@@ -48,7 +48,7 @@ public static class CommandLine
         A DEST smaller than SOURCE is fine when every partition ends within it.
 
         Virtual-disk containers (SOURCE: recognised by content; see docs/containers.md):
-          -O, --output-format FMT  write DEST as raw (default) or qcow2
+          -O, --output-format FMT  write DEST as raw (default), qcow2 or vhd (fixed, Azure: size a whole MiB)
               --compress[=zstd]    qcow2: compress clusters (zlib, or zstd), in parallel on every core
 
         Block maps (bmaptool's format):

@@ -6,6 +6,8 @@ public enum ContainerFormat
     Raw,
     /// <summary>QEMU copy-on-write v2/v3 (docs/interop/qcow2.txt in QEMU).</summary>
     Qcow2,
+    /// <summary>Fixed VHD: the disk's bytes, then a 512-byte footer (Azure's format).</summary>
+    VhdFixed,
 }
 
 /// <summary>How cluster data is compressed in a container that supports it (qcow2 compression_type, header byte 104).</summary>
@@ -21,11 +23,12 @@ public enum ClusterCompression
 public static class ContainerFormats
 {
     /// <summary>The formats <c>-O</c> accepts, as users type them.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["raw", "qcow2"];
+    public static IReadOnlyList<string> Names { get; } = ["raw", "qcow2", "vhd"];
 
     public static string NameOf(ContainerFormat format) => format switch
     {
         ContainerFormat.Qcow2 => "qcow2",
+        ContainerFormat.VhdFixed => "vhd",
         _ => "raw",
     };
 
@@ -34,7 +37,8 @@ public static class ContainerFormats
     {
         "raw" => ContainerFormat.Raw,
         "qcow2" => ContainerFormat.Qcow2,
-        "vhd" or "vpc" or "vhd-dynamic" or "vhdx" or "vmdk" or "gce" => throw new ImageToolsException(ErrorKind.UnsupportedFeature,
+        "vhd" or "vpc" => ContainerFormat.VhdFixed,
+        "vhd-dynamic" or "vhdx" or "vmdk" or "gce" => throw new ImageToolsException(ErrorKind.UnsupportedFeature,
             $"output format '{text}' is not written yet (this version writes {string.Join(", ", Names)}); use qemu-img convert for it meanwhile"),
         _ => throw new ImageToolsException(ErrorKind.InvalidArgument, $"output format '{text}': use one of {string.Join(", ", Names)}"),
     };

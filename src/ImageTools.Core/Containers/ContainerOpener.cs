@@ -1,4 +1,5 @@
 using ImageTools.Core.Containers.Qcow2;
+using ImageTools.Core.Containers.Vhd;
 using ImageTools.Core.Platform;
 using ImageTools.Core.Streams;
 using Microsoft.Win32.SafeHandles;
@@ -14,24 +15,35 @@ public static class ContainerOpener
     /// <summary>Bytes <see cref="Detect"/> looks at.</summary>
     public const int ProbeLength = 8;
 
-    /// <summary>The container whose signature <paramref name="header"/> (the file's first bytes) carries, or Raw.</summary>
-    public static ContainerFormat Detect(ReadOnlySpan<byte> header) =>
-        Qcow2DiskSource.IsQcow2(header) ? ContainerFormat.Qcow2 : ContainerFormat.Raw;
+    /// <summary>
+    /// The container whose signature the file's first bytes (<paramref name="header"/>) or its last sector
+    /// (<paramref name="lastSector"/>, where a fixed VHD keeps its footer) carry, or Raw.
+    /// </summary>
+    public static ContainerFormat Detect(ReadOnlySpan<byte> header, ReadOnlySpan<byte> lastSector)
+    {
+        if (Qcow2DiskSource.IsQcow2(header))
+        {
+            return ContainerFormat.Qcow2;
+        }
+        return VhdFooter.HasCookie(lastSector) ? ContainerFormat.VhdFixed : ContainerFormat.Raw;
+    }
+
+    private static ContainerFormat Probe(SafeFileHandle handle)
+    {
+        var length = RandomAccess.GetLength(handle);
+        Span<byte> header = stackalloc byte[ProbeLength];
+        Span<byte> last = stackalloc byte[VhdFooter.Size];
+        var n = length >= ProbeLength ? RandomAccess.Read(handle, header, 0) : 0;
+        var m = length >= VhdFooter.Size ? RandomAccess.Read(handle, last, length - VhdFooter.Size) : 0;
+        return Detect(header[..n], last[..m]);
+    }
 
     /// <summary>
     /// When the regular file <paramref name="path"/> (open as <paramref name="handle"/>, which stays the caller's) is a
     /// container, returns a source over its virtual disk, opened on a handle of its own; otherwise null.
     /// </summary>
-    public static VirtualDiskSource? TryOpen(string path, SafeFileHandle handle, IPlatformIo? platform = null)
-    {
-        Span<byte> header = stackalloc byte[ProbeLength];
-        var n = RandomAccess.GetLength(handle) >= ProbeLength ? RandomAccess.Read(handle, header, 0) : 0;
-        if (Detect(header[..n]) == ContainerFormat.Raw)
-        {
-            return null;
-        }
-        return Open(path, null, 0, platform);
-    }
+    public static VirtualDiskSource? TryOpen(string path, SafeFileHandle handle, IPlatformIo? platform = null) =>
+        Probe(handle) == ContainerFormat.Raw ? null : Open(path, null, 0, platform);
 
     /// <summary>
     /// Opens <paramref name="path"/> as a virtual disk: a container by content, or raw. <paramref name="declaredFormat"/>
@@ -58,10 +70,8 @@ public static class ContainerOpener
         {
             throw new ImageToolsException(ErrorKind.SourceUnreadable, $"cannot open {path}: {e.Message}", e) { Path = path };
         }
-        Span<byte> header = stackalloc byte[ProbeLength];
-        var n = RandomAccess.GetLength(handle) >= ProbeLength ? RandomAccess.Read(handle, header, 0) : 0;
-        var format = Detect(header[..n]);
-        if (declaredFormat != null && declaredFormat != ContainerFormats.NameOf(format))
+        var format = Probe(handle);
+        if (declaredFormat != null && declaredFormat != ContainerFormats.NameOf(format) && !(declaredFormat == "vpc" && format == ContainerFormat.VhdFixed))
         {
             handle.Dispose();
             throw new ImageToolsException(ErrorKind.CorruptImage, $"{path} is named as a {declaredFormat} backing file, but its content is {ContainerFormats.NameOf(format)}") { Path = path };
@@ -70,6 +80,9 @@ public static class ContainerOpener
         {
             case ContainerFormat.Qcow2:
                 return Qcow2DiskSource.Open(path, handle, (backing, fmt, d) => OpenAny(backing, fmt, d, platform), depth);
+            case ContainerFormat.VhdFixed:
+                handle.Dispose();
+                return VhdFixedDiskSource.Open(FileDataSource.Open(path, platform));
             default:
                 handle.Dispose();
                 return null;

@@ -29,6 +29,7 @@ public sealed class ContainerCopyTarget : CopyTarget
             VirtualDiskWriter writer = format switch
             {
                 ContainerFormat.Qcow2 => new Containers.Qcow2.Qcow2DiskWriter(adapter, compression),
+                ContainerFormat.VhdFixed => new Containers.Vhd.VhdFixedDiskWriter(adapter),
                 _ => throw new ArgumentOutOfRangeException(nameof(format)),
             };
             return new ContainerCopyTarget(file, writer);

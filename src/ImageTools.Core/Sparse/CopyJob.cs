@@ -243,9 +243,10 @@ public static class CopyJob
                     $"-O {ContainerFormats.NameOf(request.OutputFormat)} writes a new container; {string.Join(", ", refused)} apply to a raw DEST (copy to raw, or drop them)");
             }
         }
-        else if (request.OutputCompression != ClusterCompression.None)
+        if (request.OutputFormat != ContainerFormat.Qcow2 && request.OutputCompression != ClusterCompression.None)
         {
-            throw new ImageToolsException(ErrorKind.InvalidArgument, "--compress needs -O qcow2 (compressed clusters); a raw DEST is never compressed");
+            throw new ImageToolsException(ErrorKind.InvalidArgument,
+                $"--compress needs -O qcow2 (compressed clusters); {(request.OutputFormat == ContainerFormat.Raw ? "a raw DEST" : $"-O {ContainerFormats.NameOf(request.OutputFormat)}")} is never compressed");
         }
         if (request.DestinationPartition is < 1 || request.SourcePartition is < 1)
         {

@@ -205,4 +205,59 @@ public sealed class ContainerTests : IDisposable
         }
         Leftovers(_dir.Path, "src.raw", "damaged.qcow2").Should().BeEmpty();
     }
+    [Fact]
+    public void RawToFixedVhd_ForAzure_WholeMiBFooterSparse_IdenticalToTheSource()
+    {
+        ExternalTools.Require("qemu-img");
+        // 100,000,000 bytes: not a whole MiB, so the VHD's disk is rounded up to 96 MiB (100,663,296 bytes).
+        var source = SparseFiles.Create(_dir.File("odd.raw"), 100_000_000, [(5000, 700), (99_999_000, 1000)]);
+        var dest = _dir.File("azure.vhd");
+
+        var summary = Json("-O", "vhd", source, dest);
+
+        const long rounded = 96L << 20;
+        summary.GetProperty("container").GetString().Should().Be("vhd");
+        summary.GetProperty("virtualSize").GetInt64().Should().Be(rounded);
+        new FileInfo(dest).Length.Should().Be(rounded + 512, "a fixed VHD is the disk and a 512-byte footer");
+        FileFacts.AllocatedBytes(dest).Should().BeLessThan(1 << 20, "the disk's holes stay holes");
+        var info = QemuImg("info", "--output=json", "-f", "vpc", dest);
+        info.Should().Contain($"\"virtual-size\": {rounded}").And.Contain("\"format\": \"vpc\"");
+        // The source padded with zeros to the rounded size is what the VHD holds.
+        File.Copy(source, _dir.File("padded.raw"));
+        using (var f = File.OpenWrite(_dir.File("padded.raw")))
+        {
+            f.SetLength(rounded);
+        }
+        QemuImg("compare", "-f", "raw", "-F", "vpc", _dir.File("padded.raw"), dest).Should().Contain("Images are identical.");
+
+        // And back: sparsecopy recognises the footer.
+        var back = Json(dest, _dir.File("back.raw"));
+        back.GetProperty("sourceContainer").GetString().Should().Be("vhd");
+        FileFacts.Sha256(_dir.File("back.raw")).Should().Be(FileFacts.Sha256(_dir.File("padded.raw")));
+    }
+
+    [Fact]
+    public void QemuImgFixedVhd_ReadsBack_DynamicIsRefusedClearly_DamagedFooterIsCorrupt()
+    {
+        ExternalTools.Require("qemu-img");
+        var source = SourceDisk();
+        QemuImg("convert", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size=on", source, _dir.File("fixed.vhd"));
+        var r = Run(_dir.File("fixed.vhd"), _dir.File("back.raw"));
+        r.ExitCode.Should().Be(0, r.ToString());
+        FileFacts.Sha256(_dir.File("back.raw")).Should().Be(FileFacts.Sha256(source));
+
+        QemuImg("convert", "-f", "raw", "-O", "vpc", source, _dir.File("dynamic.vhd"));
+        var dynamic = Run(_dir.File("dynamic.vhd"), _dir.File("dyn.raw"));
+        dynamic.ExitCode.Should().Be(20, dynamic.ToString());
+        dynamic.StdErr.Should().Contain("dynamic VHD").And.Contain("dynamic.vhd");
+        File.Exists(_dir.File("dyn.raw")).Should().BeFalse();
+
+        var bytes = File.ReadAllBytes(_dir.File("fixed.vhd"));
+        bytes[bytes.Length - 512 + 48] ^= 0x40; // current size, so the checksum no longer matches
+        File.WriteAllBytes(_dir.File("damaged.vhd"), bytes);
+        var damaged = Run(_dir.File("damaged.vhd"), _dir.File("dmg.raw"));
+        damaged.ExitCode.Should().Be(17, damaged.ToString());
+        damaged.StdErr.Should().Contain("damaged.vhd").And.Contain("footer checksum at offset");
+        File.Exists(_dir.File("dmg.raw")).Should().BeFalse();
+    }
 }
