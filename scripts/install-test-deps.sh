@@ -11,7 +11,7 @@ packages=(
   genext2fs        # benchmark peer
   bmap-tools       # bmaptool: bmap interoperability
   dosfstools       # mkfs.fat: FAT boot sectors must not be taken for partition tables
-  qemu-utils       # qemu-img: benchmark peer
+  qemu-utils       # qemu-img, qemu-io: benchmark peer; judge and maker of qcow2/VHD containers
   qemu-system-x86  # boot tests
   grub-pc-bin      # GRUB i386-pc platform files that fsmaker assembles
   grub-common      # grub-mkimage, grub-script-check, grub-fstest: judges of our core image, grub.cfg, ext support

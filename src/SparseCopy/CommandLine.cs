@@ -47,6 +47,10 @@ public static class CommandLine
                                    the last partition to DEST's end (the file system inside is not resized)
         A DEST smaller than SOURCE is fine when every partition ends within it.
 
+        Virtual-disk containers (SOURCE: recognised by content; see docs/containers.md):
+          -O, --output-format FMT  write DEST as raw (default), qcow2 or vhd (fixed, Azure: size a whole MiB)
+              --compress[=zstd]    qcow2: compress clusters (zlib, or zstd), in parallel on every core
+
         Block maps (bmaptool's format):
               --create-bmap FILE   write IMAGE's block map to FILE
               --bmap FILE          copy only the ranges FILE maps, checking each range's checksum
@@ -82,6 +86,9 @@ public static class CommandLine
     private static readonly Option<bool> GrowOption = new("--grow");
     private static readonly Option<string[]> CreateBmapOption = ValueOption("--create-bmap");
     private static readonly Option<string[]> BmapOption = ValueOption("--bmap");
+    private static readonly Option<string[]> OutputFormatOption = ValueOption("--output-format", "-O");
+    private static readonly Option<bool> CompressOption = new("--compress");
+    private static readonly Option<string[]> CompressTypeOption = ValueOption("--compress-type");
     private static readonly Argument<string[]> PathsArgument = new("paths") { Arity = ArgumentArity.ZeroOrMore };
 
     private static Option<string[]> ValueOption(string name, params string[] aliases) =>
@@ -94,7 +101,7 @@ public static class CommandLine
             OverlayOption, NoCheckOption, QuietOption, MaxOption, ErrorRemainderOption, BlockSizeOption, SeekOption,
             FinalSizeOption, CheckOption, ProgressOption, SyncEveryOption, SkipOption, NoDecompressOption, JsonOption,
             VerifyOption, BlankCheckOption, ListOption, PartitionOption, ToPartitionOption, GrowOption, CreateBmapOption, BmapOption,
-            PathsArgument,
+            OutputFormatOption, CompressOption, CompressTypeOption, PathsArgument,
         };
         // Our own -h (usage on stderr, exit 0, as v0.10) and --version; no directives.
         foreach (var builtIn in root.Options.Where(o => o is System.CommandLine.Help.HelpOption or VersionOption).ToList())
@@ -111,6 +118,9 @@ public static class CommandLine
     public static SparseCopyArguments Parse(IReadOnlyList<string> args)
     {
         var root = Build();
+        // --compress takes its value only attached (--compress=zstd), so that "--compress SOURCE DEST" keeps its paths.
+        args = args.Select(a => a.StartsWith("--compress=", StringComparison.Ordinal) ? ["--compress", "--compress-type", a["--compress=".Length..]] : new[] { a })
+            .SelectMany(a => a).ToList();
         // A SOURCE named "@something" is a file, not a response file.
         var result = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (result.GetValue(HelpOption))
@@ -181,8 +191,24 @@ public static class CommandLine
             _ => throw new ImageToolsException(ErrorKind.InvalidArgument, $"--blank-check '{blankCheckText}': use auto or readback (-n turns the check off)"),
         };
 
+        var outputFormatText = Last(result, OutputFormatOption);
+        var outputFormat = outputFormatText == null ? Core.Containers.ContainerFormat.Raw : Core.Containers.ContainerFormats.Parse(outputFormatText);
+        var compressType = Last(result, CompressTypeOption);
+        var compression = !result.GetValue(CompressOption) ? Core.Containers.ClusterCompression.None : compressType switch
+        {
+            null or "zlib" => Core.Containers.ClusterCompression.Zlib,
+            "zstd" => Core.Containers.ClusterCompression.Zstd,
+            _ => throw new ImageToolsException(ErrorKind.InvalidArgument, $"--compress={compressType}: use --compress (zlib) or --compress=zstd"),
+        };
+        if (mode != Mode.Copy && (outputFormatText != null || compression != Core.Containers.ClusterCompression.None))
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument, "-O and --compress belong to a copy");
+        }
+
         return new SparseCopyArguments
         {
+            OutputFormat = outputFormat,
+            OutputCompression = compression,
             Mode = mode,
             Paths = paths,
             BlockSizeGiven = Last(result, BlockSizeOption) != null,

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using ImageTools.CommandLineSupport;
 using ImageTools.Core;
+using ImageTools.Core.Containers;
 using ImageTools.Core.Platform;
 using ImageTools.Core.Sparse;
 using ImageTools.Core.Streams;
@@ -25,6 +26,8 @@ public static class CopyMode
             DestinationPartition = args.DestinationPartition,
             GrowLastPartition = args.Grow,
             BmapPath = args.BmapPath,
+            OutputFormat = args.OutputFormat,
+            OutputCompression = args.OutputCompression,
             Options = new SparseCopyOptions
             {
                 BlockSize = (int)args.BlockSize,
@@ -83,8 +86,24 @@ public static class CopyMode
         {
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"sparsecopy: total bytes = {s.TotalBytes} (real = {s.WrittenBytes}, sparse = {s.SparseBytes}), nonzerodest = {s.NonZeroDestBytes}"));
+            if (outcome.SourceContainer != ContainerFormat.Raw || outcome.DestinationContainer != ContainerFormat.Raw)
+            {
+                Console.Error.WriteLine(ContainerLine(outcome, args));
+            }
         }
         return ExitCodes.Success;
+    }
+
+    /// <summary>The second summary line when a container is involved: what was read and written, sizes in bytes.</summary>
+    public static string ContainerLine(CopyOutcome outcome, SparseCopyArguments args)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var from = ContainerFormats.NameOf(outcome.SourceContainer);
+        var to = ContainerFormats.NameOf(outcome.DestinationContainer)
+                 + (args.OutputCompression != ClusterCompression.None ? $" ({ContainerFormats.NameOf(args.OutputCompression)}-compressed clusters)" : "");
+        var size = outcome.DestinationVirtualSize ?? outcome.Statistics.TotalBytes;
+        var written = outcome.DestinationContainerBytes is { } bytes ? string.Create(c, $", container file {bytes} bytes") : "";
+        return string.Create(c, $"sparsecopy: container {from} -> {to}, virtual size = {size}{written}");
     }
 
     private static void WriteJson(Stream stream, SparseCopyArguments args, CopyOutcome outcome)
@@ -95,6 +114,17 @@ public static class CopyMode
         json.WriteString("source", args.Source);
         json.WriteString("destination", args.Destination);
         json.WriteString("sourceCompression", Compression.NameOf(outcome.SourceFormat));
+        json.WriteString("sourceContainer", ContainerFormats.NameOf(outcome.SourceContainer));
+        json.WriteString("container", ContainerFormats.NameOf(outcome.DestinationContainer));
+        if (args.OutputCompression != ClusterCompression.None)
+        {
+            json.WriteString("clusterCompression", ContainerFormats.NameOf(args.OutputCompression));
+        }
+        json.WriteNumber("virtualSize", outcome.DestinationVirtualSize ?? s.TotalBytes);
+        if (outcome.DestinationContainerBytes is { } containerBytes)
+        {
+            json.WriteNumber("containerBytes", containerBytes);
+        }
         json.WriteNumber("totalBytes", s.TotalBytes);
         json.WriteNumber("realBytes", s.WrittenBytes);
         json.WriteNumber("sparseBytes", s.SparseBytes);

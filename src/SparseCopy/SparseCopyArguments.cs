@@ -71,6 +71,12 @@ public sealed record SparseCopyArguments
     /// <summary>--bmap FILE: copy only the ranges this block map lists, checking their checksums.</summary>
     public string? BmapPath { get; init; }
 
+    /// <summary>-O FORMAT: the container DEST is written as.</summary>
+    public Core.Containers.ContainerFormat OutputFormat { get; init; } = Core.Containers.ContainerFormat.Raw;
+
+    /// <summary>--compress[=zstd]: compressed clusters in a qcow2 DEST.</summary>
+    public Core.Containers.ClusterCompression OutputCompression { get; init; } = Core.Containers.ClusterCompression.None;
+
     /// <summary>"auto" (default), "readback" (always v0.10's read-back), set by --blank-check.</summary>
     public Core.Sparse.BlankCheckMode BlankCheck { get; init; } = Core.Sparse.BlankCheckMode.Auto;
 }

@@ -1,3 +1,4 @@
+using ImageTools.Core.Containers;
 using ImageTools.Core.Partitions;
 using ImageTools.Core.Platform;
 using ImageTools.Core.Sparse.Bmap;
@@ -52,6 +53,12 @@ public sealed record CopyRequest
         SourcePartition == null && DestinationPartition == null && BmapPath == null && SourceOffset == 0
         && Options.DestinationOffset == 0 && Options.MaxBytes == null;
 
+    /// <summary>The container DEST is written as (<c>-O</c>); Raw writes the disk's bytes as they are.</summary>
+    public ContainerFormat OutputFormat { get; init; } = ContainerFormat.Raw;
+
+    /// <summary>Compressed clusters in a container DEST that has them (<c>--compress</c>, qcow2).</summary>
+    public ClusterCompression OutputCompression { get; init; } = ClusterCompression.None;
+
     /// <summary>Opens standard input (default: the process's fd 0).</summary>
     public Func<Stream>? OpenStdin { get; init; }
 
@@ -64,6 +71,16 @@ public sealed record CopyOutcome(CopyStatistics Statistics, CompressionFormat So
 {
     /// <summary>What the partition and bmap options did (empty for a plain copy).</summary>
     public DiskCopyReport Disk { get; init; } = new();
+
+    /// <summary>The container SOURCE was read from (Raw: none).</summary>
+    public ContainerFormat SourceContainer { get; init; }
+
+    /// <summary>The container DEST was written as, its virtual size and its file's length (Raw: DEST's bytes are the disk).</summary>
+    public ContainerFormat DestinationContainer { get; init; }
+
+    public long? DestinationVirtualSize { get; init; }
+
+    public long? DestinationContainerBytes { get; init; }
 }
 
 /// <summary>
@@ -89,7 +106,16 @@ public static class CopyJob
             throw new ImageToolsException(ErrorKind.InvalidArgument, "--verify needs to read DEST back; stdout cannot be read back");
         }
 
-        using var opened = SourceOpener.Open(request.Source, request.Decompress, request.OpenStdin, platform);
+        using var rawOpened = SourceOpener.Open(request.Source, request.Decompress, request.OpenStdin, platform);
+        using var container = request.Decompress && rawOpened.Format == CompressionFormat.None && rawOpened.Source is FileDataSource { Kind: FileKind.RegularFile } file
+            ? ContainerOpener.TryOpen(request.Source, file.Handle, platform)
+            : null;
+        var opened = container == null
+            ? rawOpened
+            : new OpenedSource(container, CompressionFormat.None, rawOpened.Identity)
+            {
+                OpenRandomAccess = () => new VirtualDiskStream(ContainerOpener.OpenAny(request.Source, null, 0, platform)),
+            };
         var destIdentity = request.Destination == SourceOpener.StdinName
             ? StdoutIdentity(request, platform)
             : platform.Identify(request.Destination, ErrorKind.DestinationUnwritable, "DEST");
@@ -164,7 +190,14 @@ public static class CopyJob
                 WriteGrownTable(destination, growth, growthSectors);
             }
             var completion = destination.Commit(cancellation);
-            return new CopyOutcome(statistics, opened.Format, completion, target.IsDevice) { Disk = report };
+            return new CopyOutcome(statistics, opened.Format, completion, target.IsDevice)
+            {
+                Disk = report,
+                SourceContainer = container?.Format ?? ContainerFormat.Raw,
+                DestinationContainer = request.OutputFormat,
+                DestinationVirtualSize = target is ContainerCopyTarget c1 ? c1.VirtualSize : null,
+                DestinationContainerBytes = target is ContainerCopyTarget c2 ? c2.ContainerLength : null,
+            };
         }
         catch (OperationCanceledException e)
         {
@@ -196,6 +229,24 @@ public static class CopyJob
         if (request.DestinationPartition != null && request.FinalSize != null)
         {
             throw new ImageToolsException(ErrorKind.InvalidArgument, "--to-partition writes into an existing disk, whose size stays as it is; drop --finalsize");
+        }
+        if (request.OutputFormat != ContainerFormat.Raw)
+        {
+            var refused = new (bool Given, string Option)[]
+            {
+                (request.Overlay, "--overlay"), (request.DestinationPartition != null, "--to-partition"), (request.GrowLastPartition, "--grow"),
+                (request.Options.DestinationOffset != 0, "--seek"), (request.Options.Verify, "--verify"), (request.Options.SyncEvery != null, "--syncevery"),
+            }.Where(o => o.Given).Select(o => o.Option).ToList();
+            if (refused.Count > 0)
+            {
+                throw new ImageToolsException(ErrorKind.InvalidArgument,
+                    $"-O {ContainerFormats.NameOf(request.OutputFormat)} writes a new container; {string.Join(", ", refused)} apply to a raw DEST (copy to raw, or drop them)");
+            }
+        }
+        if (request.OutputFormat != ContainerFormat.Qcow2 && request.OutputCompression != ClusterCompression.None)
+        {
+            throw new ImageToolsException(ErrorKind.InvalidArgument,
+                $"--compress needs -O qcow2 (compressed clusters); {(request.OutputFormat == ContainerFormat.Raw ? "a raw DEST" : $"-O {ContainerFormats.NameOf(request.OutputFormat)}")} is never compressed");
         }
         if (request.DestinationPartition is < 1 || request.SourcePartition is < 1)
         {
@@ -296,6 +347,16 @@ public static class CopyJob
     private static CopyTarget OpenTarget(CopyRequest request, FileIdentity identity, IPlatformIo platform)
     {
         var path = request.Destination;
+        if (request.OutputFormat != ContainerFormat.Raw)
+        {
+            var name = ContainerFormats.NameOf(request.OutputFormat);
+            if (path == SourceOpener.StdinName || identity.Kind is not (FileKind.RegularFile or FileKind.Missing))
+            {
+                throw new ImageToolsException(ErrorKind.InvalidArgument,
+                    $"-O {name} writes its tables after the data, so DEST must be a file it can seek in; {(path == SourceOpener.StdinName ? "stdout" : path)} is not one (write to a file, then copy that)") { Path = path };
+            }
+            return ContainerCopyTarget.Create(path, request.OutputFormat, request.OutputCompression, platform);
+        }
         if (request.DestinationPartition is { } number)
         {
             // A partition of an existing disk image or disk, written in place.
