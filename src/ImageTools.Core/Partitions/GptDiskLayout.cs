@@ -40,7 +40,13 @@ public sealed record GptDiskLayout
     /// <summary>Sectors the entry array fills (each copy).</summary>
     public long EntryArraySectors => ((long)Entries.Count * EntrySize + SectorSize - 1) / SectorSize;
 
-    public long FirstUsableLba => 2 + EntryArraySectors;
+    /// <summary>
+    /// The first usable sector when a table says so (sfdisk writes 2048, its alignment); null: right after the
+    /// primary entry array, as sgdisk writes it.
+    /// </summary>
+    public long? RequestedFirstUsableLba { get; init; }
+
+    public long FirstUsableLba => RequestedFirstUsableLba ?? 2 + EntryArraySectors;
 
     public long LastUsableLba => DiskSectors - 2 - EntryArraySectors;
 
@@ -73,7 +79,14 @@ public sealed record GptDiskLayout
         {
             entries[p.Number - 1] = p.Entry;
         }
-        return new GptDiskLayout { DiskSectors = diskSectors, SectorSize = table.SectorSize, DiskGuid = header.DiskGuid, Entries = entries };
+        // The first usable sector is the table's choice and stays; the last follows the disk's end (as sfdisk
+        // --relocate gpt-bak-std moves it).
+        var firstUsable = (long)header.FirstUsableLba;
+        return new GptDiskLayout
+        {
+            DiskSectors = diskSectors, SectorSize = table.SectorSize, DiskGuid = header.DiskGuid, Entries = entries,
+            RequestedFirstUsableLba = firstUsable == 2 + ((long)header.EntryCount * GptPartitionEntry.Size + table.SectorSize - 1) / table.SectorSize ? null : firstUsable,
+        };
     }
 
     public GptHeader PrimaryHeader => Header(1, BackupHeaderLba, 2);
@@ -160,6 +173,11 @@ public sealed record GptDiskLayout
         if (Entries.Count is 0 or > GptHeader.MaxEntryCount)
         {
             problems.Add($"{Entries.Count} entries (a GPT has 1..{GptHeader.MaxEntryCount}, usually {DefaultEntryCount})");
+            return problems;
+        }
+        if (FirstUsableLba < 2 + EntryArraySectors)
+        {
+            problems.Add($"the first usable sector {FirstUsableLba} lies within the primary entry array (sectors 2-{1 + EntryArraySectors})");
             return problems;
         }
         if (LastUsableLba < FirstUsableLba)
