@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   e2fsprogs        # e2fsck, debugfs, dumpe2fs, mke2fs: the judges of every filesystem we write
   fdisk            # sfdisk: reads back partition tables
+  gdisk            # sgdisk -v: judge of every GPT we write (and sgdisk writes the reference tables)
+  mtools           # mdir, mcopy -i: read the FAT filesystems (ESP) we write without mounting
   util-linux mount # losetup, mount, umount (block-device and disk-full tests), blkid
   genext2fs        # benchmark peer
   bmap-tools       # bmaptool: bmap interoperability

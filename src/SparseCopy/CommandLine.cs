@@ -39,13 +39,14 @@ public static class CommandLine
               --verify             read DEST back and compare SHA-256 with SOURCE
               --blank-check MODE   auto (zero with the OS where cheap, else read back) or readback
 
-        Partition tables (MBR, with logical partitions; GPT is listed and read):
+        Partition tables (MBR with logical partitions, and GPT):
               --list               print IMAGE's partition table like sfdisk -l (with --json: as JSON)
               --partition N        copy only partition N of SOURCE
               --to-partition N     write SOURCE into partition N of the existing disk image or disk DEST
               --grow               after copying a whole disk to a device or to a file of -f SIZE, extend
                                    the last partition to DEST's end (the file system inside is not resized)
-        A DEST smaller than SOURCE is fine when every partition ends within it.
+        A DEST smaller than SOURCE is fine when every partition ends within it. A GPT copied to a DEST of
+        another size gets its backup header and entries moved to DEST's end.
 
         Virtual-disk containers (SOURCE: recognised by content; see docs/containers.md):
           -O, --output-format FMT  write DEST as raw (default), qcow2 or vhd (fixed, Azure: size a whole MiB)

@@ -187,6 +187,23 @@ public static class CopyMode
         {
             notes.Add("--grow: the last partition already reaches DEST's end; nothing to grow");
         }
+        if (disk.Gpt is { } gpt)
+        {
+            var from = gpt.OldBackupHeaderLba is { } old ? $" from sector {old.ToString(c)}" : "";
+            var cleared = gpt.ClearedOldBackupLba is { } sector ? $"; the old backup header's sector {sector.ToString(c)} was cleared" : "";
+            notes.Add(string.Create(c,
+                $"GPT rewritten for DEST's size: backup header moved{from} to DEST's last sector {gpt.BackupHeaderLba}, backup entries before it, primary header and protective MBR updated{cleared}"));
+            if (gpt.Grown is { } gg)
+            {
+                var node = ListMode.NodeName(args.Destination, gg.PartitionNumber);
+                var how = args.Destination.StartsWith("/dev/", StringComparison.Ordinal)
+                    ? $"e.g. 'resize2fs {node}' for ext2/3/4"
+                    : $"for an image file e.g. 'sparsecopy --partition {gg.PartitionNumber} {args.Destination} part.img && resize2fs part.img && sparsecopy --to-partition {gg.PartitionNumber} part.img {args.Destination}'";
+                notes.Add(string.Create(c,
+                    $"grew partition {gg.PartitionNumber} to the end of DEST: it is now sectors {gg.StartSector}-{gg.NewEndSector}, {HumanSize.Format(gg.NewSectorCount * 512)} (was {gg.StartSector}-{gg.OldEndSector}, {HumanSize.Format(gg.OldSectorCount * 512)})"));
+                notes.Add($"the file system inside partition {gg.PartitionNumber} still has its old size: grow it with resize2fs (or the tool of its file system), {how}");
+            }
+        }
         return notes;
     }
 
@@ -222,9 +239,33 @@ public static class CopyMode
             json.WriteBoolean("limitedByMbr", g.LimitedByMbr);
             json.WriteEndObject();
         }
+        else if (disk.Gpt?.Grown is { } gg)
+        {
+            json.WriteStartObject("grown");
+            json.WriteNumber("partition", gg.PartitionNumber);
+            json.WriteNumber("startSector", gg.StartSector);
+            json.WriteNumber("oldEndSector", gg.OldEndSector);
+            json.WriteNumber("newEndSector", gg.NewEndSector);
+            json.WriteBoolean("limitedByMbr", false);
+            json.WriteEndObject();
+        }
         else if (disk.NothingToGrow)
         {
             json.WriteNull("grown");
+        }
+        if (disk.Gpt is { } gpt)
+        {
+            json.WriteStartObject("gpt");
+            if (gpt.OldBackupHeaderLba is { } old)
+            {
+                json.WriteNumber("oldBackupHeaderLba", old);
+            }
+            else
+            {
+                json.WriteNull("oldBackupHeaderLba");
+            }
+            json.WriteNumber("backupHeaderLba", gpt.BackupHeaderLba);
+            json.WriteEndObject();
         }
         if (disk.Bmap is { } map)
         {

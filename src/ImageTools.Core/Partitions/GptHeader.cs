@@ -172,6 +172,14 @@ public sealed record GptHeader
         {
             throw Invalid($"{what}: {EntryCount} entries of {EntrySize} bytes make an entry array of {(long)EntryCount * EntrySize} bytes, more than the {MaxEntryArrayBytes} any disk needs");
         }
+        if (MyLba == 0 || AlternateLba == 0 || MyLba == AlternateLba)
+        {
+            throw Invalid($"{what}: my LBA {MyLba} and alternate LBA {AlternateLba} must be two different sectors after the MBR");
+        }
+        if (EntryArrayLba < 2 && EntryCount > 0)
+        {
+            throw Invalid($"{what}: the entry array at LBA {EntryArrayLba} would overlap the MBR or the primary header");
+        }
         if (FirstUsableLba > LastUsableLba + 1)
         {
             throw Invalid($"{what}: first usable LBA {FirstUsableLba} is past last usable LBA {LastUsableLba}");

@@ -136,23 +136,31 @@ public sealed class GptPartitionTable
     public IReadOnlyList<string> FindProblems()
     {
         var problems = new List<string>(_problems);
-        foreach (var p in Partitions)
+        problems.AddRange(FindLayoutProblems(Header, Partitions, DiskSizeInSectors));
+        return problems;
+    }
+
+    /// <summary>The layout checks shared by the reader and the writer (<see cref="GptDiskLayout"/>).</summary>
+    internal static List<string> FindLayoutProblems(GptHeader header, IReadOnlyList<GptPartition> partitions, long? diskSizeInSectors)
+    {
+        var problems = new List<string>();
+        foreach (var p in partitions)
         {
             if (p.Entry.EndingLba < p.Entry.StartingLba)
             {
                 problems.Add($"partition {p.Number} ends (sector {p.Entry.EndingLba}) before it starts (sector {p.Entry.StartingLba})");
                 continue;
             }
-            if (p.Entry.StartingLba < Header.FirstUsableLba || p.Entry.EndingLba > Header.LastUsableLba)
+            if (p.Entry.StartingLba < header.FirstUsableLba || p.Entry.EndingLba > header.LastUsableLba)
             {
-                problems.Add($"{p.Describe()} is outside the usable sectors {Header.FirstUsableLba}-{Header.LastUsableLba}");
+                problems.Add($"{p.Describe()} is outside the usable sectors {header.FirstUsableLba}-{header.LastUsableLba}");
             }
-            if (DiskSizeInSectors is { } total && p.EndSector >= total)
+            if (diskSizeInSectors is { } total && p.EndSector >= total)
             {
                 problems.Add($"{p.Describe()} ends past the end of the disk (last sector {total - 1}, {total} sectors)");
             }
         }
-        var sound = Partitions.Where(p => p.Entry.EndingLba >= p.Entry.StartingLba).ToList();
+        var sound = partitions.Where(p => p.Entry.EndingLba >= p.Entry.StartingLba).ToList();
         for (var i = 0; i < sound.Count; i++)
         {
             for (var j = i + 1; j < sound.Count; j++)

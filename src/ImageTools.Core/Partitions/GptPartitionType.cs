@@ -11,6 +11,23 @@ public static class GptPartitionType
     public static readonly Guid LinuxLvm = new("E6D6D379-F507-44C2-A23C-238F2A3DF928");
     public static readonly Guid LinuxRaid = new("A19D880F-05FC-4D3B-A006-743F0F84911E");
     public static readonly Guid LinuxRootX86_64 = new("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709");
+    public static readonly Guid LinuxRootArm64 = new("B921B045-1DF0-41C3-AF44-4C6F280D3FAE");
+    public static readonly Guid LinuxRootX86 = new("44479540-F297-41B2-9AF7-D131D5F0458A");
+    public static readonly Guid LinuxRootRiscV64 = new("72EC70A6-CF74-40E6-BD49-4BDA08E8F224");
+
+    /// <summary>
+    /// The Discoverable Partitions Specification's root partition type for an architecture, named as the kernel
+    /// and Debian name it (x86_64/amd64, arm64/aarch64, i386/i686/x86, riscv64); systemd-gpt-auto-generator mounts
+    /// a partition of this type on the disk the ESP was booted from as / without root=. Null for an unknown name.
+    /// </summary>
+    public static Guid? RootFor(string architecture) => architecture.ToLowerInvariant() switch
+    {
+        "x86_64" or "amd64" or "x86-64" => LinuxRootX86_64,
+        "arm64" or "aarch64" => LinuxRootArm64,
+        "i386" or "i686" or "x86" => LinuxRootX86,
+        "riscv64" => LinuxRootRiscV64,
+        _ => null,
+    };
 
     /// <summary>The name sfdisk gives the type, or "unknown".</summary>
     public static string NameOf(Guid type) => Names.TryGetValue(type, out var name) ? name : "unknown";

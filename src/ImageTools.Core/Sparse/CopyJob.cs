@@ -153,6 +153,7 @@ public static class CopyJob
         {
             MbrPartitionGrowth? growth = null;
             Dictionary<long, byte[]>? growthSectors = null;
+            GptRewrite? gptRewrite = null;
             long? limitedTo = null;
             if (request.DestinationPartition is { } destinationNumber)
             {
@@ -167,6 +168,7 @@ public static class CopyJob
                 source = plan.Limit is { } limit ? source.Slice(0, limit) : source;
                 growth = plan.Growth;
                 growthSectors = plan.GrowthSectors;
+                gptRewrite = plan.Gpt;
                 limitedTo = plan.LimitedToDestination ? plan.Limit : null;
                 report = report with
                 {
@@ -174,7 +176,8 @@ public static class CopyJob
                     CopiedUpTo = plan.CopiedUpTo,
                     LastPartition = plan.LastPartition,
                     Growth = plan.Growth,
-                    NothingToGrow = request.GrowLastPartition && plan.Growth == null,
+                    Gpt = plan.Gpt,
+                    NothingToGrow = request.GrowLastPartition && plan.Growth == null && plan.Gpt?.Grown == null,
                 };
             }
 
@@ -188,6 +191,10 @@ public static class CopyJob
             if (growth != null && growthSectors != null)
             {
                 WriteGrownTable(destination, growth, growthSectors);
+            }
+            if (gptRewrite != null)
+            {
+                WriteTableSectors(destination, gptRewrite.Sectors, "the GPT rewritten for DEST's size");
             }
             var completion = destination.Commit(cancellation);
             return new CopyOutcome(statistics, opened.Format, completion, target.IsDevice)
@@ -320,6 +327,27 @@ public static class CopyJob
             {
                 throw new ImageToolsException(ErrorKind.WriteFailed,
                     $"cannot write the grown partition table (sector {lba}) to DEST {destination.Name}: {e.Message}", e) { Path = destination.Name };
+            }
+        }
+        if (destination.IsDevice)
+        {
+            destination.FlushToDisk();
+        }
+    }
+
+    /// <summary>Writes whole table sectors over what the copy wrote, then flushes a device.</summary>
+    private static void WriteTableSectors(CopyTarget destination, IReadOnlyList<(long Lba, byte[] Bytes)> sectors, string what)
+    {
+        foreach (var (lba, bytes) in sectors)
+        {
+            try
+            {
+                destination.Write(lba * MasterBootRecord.Size, bytes);
+            }
+            catch (IOException e)
+            {
+                throw new ImageToolsException(ErrorKind.WriteFailed,
+                    $"cannot write {what} (sector {lba}) to DEST {destination.Name}: {e.Message}", e) { Path = destination.Name };
             }
         }
         if (destination.IsDevice)

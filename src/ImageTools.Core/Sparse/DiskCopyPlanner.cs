@@ -22,8 +22,10 @@ internal static class DiskCopyPlanner
     /// <param name="LimitedToDestination">SOURCE's size is unknown: at most DEST's size is copied, every partition ending within it.</param>
     /// <param name="Growth">The table change of <c>--grow</c>.</param>
     /// <param name="GrowthSectors">The original bytes of the sectors it changes, read from SOURCE.</param>
+    /// <param name="Gpt">SOURCE's GPT as rewritten for DEST's size (backup at DEST's end, last partition grown), or null.</param>
     public sealed record WholeDiskPlan(long? DestinationSize, long? Limit = null, long? CopiedUpTo = null, DiskPartition? LastPartition = null,
-        bool LimitedToDestination = false, MbrPartitionGrowth? Growth = null, Dictionary<long, byte[]>? GrowthSectors = null);
+        bool LimitedToDestination = false, MbrPartitionGrowth? Growth = null, Dictionary<long, byte[]>? GrowthSectors = null,
+        GptRewrite? Gpt = null);
 
     /// <summary>Reads SOURCE's partition table through a second, random-access view of it (decompressed if need be).</summary>
     public static PartitionTable ReadSourceTable(OpenedSource opened, string path, string option)
@@ -162,6 +164,11 @@ internal static class DiskCopyPlanner
         MbrPartitionGrowth? growth = null;
         Dictionary<long, byte[]>? growthSectors = null;
 
+        if (opened.OpenRandomAccess != null && SourceHasProtectiveMbr(opened))
+        {
+            return PlanGptDisk(opened, request, target);
+        }
+
         if (request.GrowLastPartition)
         {
             var grownSize = target.Capacity ?? request.FinalSize
@@ -172,13 +179,6 @@ internal static class DiskCopyPlanner
                     $"--grow needs DEST's final size, and the size of SOURCE {DisplayName(request.Source)} is unknown until it is read; give -f SIZE") { Path = request.Destination };
             }
             var table = ReadSourceTable(opened, request.Source, "--grow");
-            if (table.Gpt != null)
-            {
-                throw new ImageToolsException(ErrorKind.UnsupportedFeature,
-                    $"--grow: SOURCE {DisplayName(request.Source)} has a GPT partition table; growing it means moving the backup GPT to DEST's last sector, " +
-                    "which sparsecopy does not do. Copy without --grow, then run 'sgdisk -e DEST' and grow the partition (growpart, parted); nothing was written")
-                { Path = request.Source };
-            }
             destinationSize = newSize;
             // Also on a smaller DEST (an image with free space after its partitions, written to a smaller card):
             // the last partition then grows to DEST's end as well. When it ends past DEST, Plan returns null and
@@ -225,14 +225,6 @@ internal static class DiskCopyPlanner
         {
             return new WholeDiskPlan(destinationSize);
         }
-        if (sourceTable.Gpt != null)
-        {
-            throw new ImageToolsException(ErrorKind.UnsupportedFeature,
-                $"DEST {request.Destination} ({size} bytes) is smaller than SOURCE {DisplayName(request.Source)}" +
-                (sourceLength is { } l ? $" ({l} bytes)" : "") +
-                ", which has a GPT partition table: its backup copy lives in SOURCE's last sector, which DEST cannot hold, and sparsecopy does not rewrite a GPT; nothing was written")
-            { Path = request.Destination };
-        }
         var misfits = partitions.Where(p => p.EndOffset > size).ToList();
         if (misfits.Count > 0)
         {
@@ -246,6 +238,134 @@ internal static class DiskCopyPlanner
         var last = partitions.OrderBy(p => p.EndOffset).ThenBy(p => p.IsContainer ? 0 : 1).Last();
         return new WholeDiskPlan(destinationSize, Limit: last.EndOffset, CopiedUpTo: last.EndOffset, LastPartition: last,
             Growth: growth, GrowthSectors: growthSectors);
+    }
+
+    /// <summary>
+    /// A whole-disk copy of a GPT disk to a DEST of another size: the GPT is rewritten for DEST (the backup entry
+    /// array and header in DEST's last sectors, the primary header pointing at them, the protective MBR entry
+    /// resized), as <c>sgdisk -e</c> would after a <c>dd</c>; <c>--grow</c> also extends the partition that ends
+    /// last to DEST's last usable sector. A smaller DEST is refused unless every partition ends before the backup
+    /// array's place, and then takes SOURCE up to the end of its last partition.
+    /// </summary>
+    private static WholeDiskPlan PlanGptDisk(OpenedSource opened, CopyRequest request, CopyTarget target)
+    {
+        var sourceLength = opened.Source.Length;
+        long? destinationSize = target.Capacity ?? request.FinalSize;
+        if (request.GrowLastPartition && destinationSize == null)
+        {
+            destinationSize = target.ExistingLength is { } existing && sourceLength is { } s ? Math.Max(existing, s) : sourceLength;
+            if (destinationSize == null)
+            {
+                throw new ImageToolsException(ErrorKind.InvalidArgument,
+                    $"--grow needs DEST's final size, and the size of SOURCE {DisplayName(request.Source)} is unknown until it is read; give -f SIZE") { Path = request.Destination };
+            }
+        }
+        if (destinationSize is not { } size)
+        {
+            return new WholeDiskPlan(null);
+        }
+
+        PartitionTable table;
+        try
+        {
+            table = ReadSourceTable(opened, request.Source, request.GrowLastPartition ? "--grow" : "copying a GPT disk to a DEST of another size");
+        }
+        catch (ImageToolsException e) when (!request.GrowLastPartition && e.Kind is ErrorKind.InvalidPartitionTable)
+        {
+            // Too damaged to rewrite: the bytes are copied as they are (what dd would do).
+            return new WholeDiskPlan(destinationSize);
+        }
+        var gpt = table.Gpt!;
+        var newSectors = size / SectorSize;
+        // SOURCE's size: its length, or (compressed input) what its primary header says.
+        long? sourceBytes = sourceLength ?? (gpt.UsesBackupHeader ? null : checked(((long)gpt.Header.AlternateLba + 1) * SectorSize));
+
+        var layout = GptDiskLayout.From(gpt, newSectors);
+        GptRewrite.Growth? growth = null;
+        if (request.GrowLastPartition)
+        {
+            if (gpt.Partitions.Count == 0)
+            {
+                throw new ImageToolsException(ErrorKind.InvalidArgument, $"{DisplayName(request.Source)}: the partition table has no partition to grow") { Path = request.Source };
+            }
+            var problems = gpt.FindProblems().Where(p => !p.Contains("backup header", StringComparison.Ordinal)).ToList();
+            if (problems.Count > 0)
+            {
+                throw new ImageToolsException(ErrorKind.InvalidPartitionTable,
+                    $"{DisplayName(request.Source)}: refusing to grow a GPT with problems: {string.Join("; ", problems)}; nothing was written") { Path = request.Source };
+            }
+            var last = gpt.Partitions.OrderBy(p => p.EndSector).Last();
+            if (layout.LastUsableLba > last.EndSector)
+            {
+                var entries = layout.Entries.ToArray();
+                entries[last.Number - 1] = last.Entry with { EndingLba = (ulong)layout.LastUsableLba };
+                layout = layout with { Entries = entries };
+                growth = new GptRewrite.Growth(last.Number, last.StartSector, last.EndSector, layout.LastUsableLba);
+            }
+        }
+
+        var misfits = layout.Partitions.Where(p => p.EndSector > layout.LastUsableLba).ToList();
+        if (misfits.Count > 0)
+        {
+            var names = string.Join(", ", misfits.Select(p => p.Describe()));
+            throw new ImageToolsException(ErrorKind.DoesNotFit,
+                $"DEST {request.Destination} holds {size} bytes ({newSectors} sectors), less than SOURCE {DisplayName(request.Source)}" +
+                (sourceBytes is { } l ? $" ({l} bytes)" : "") +
+                $", and {names} {(misfits.Count == 1 ? "ends" : "end")} past sector {layout.LastUsableLba}, the last one before the backup GPT " +
+                $"at DEST's end; nothing was written") { Path = request.Destination };
+        }
+
+        DiskPartition? lastPartition = table.Partitions.Count > 0 ? table.Partitions.OrderBy(p => p.EndOffset).Last() : null;
+        long? limit = null;
+        if (sourceBytes is not { } known || known > size)
+        {
+            // Everything SOURCE has past its last partition (its old backup GPT, free space) stays behind.
+            limit = lastPartition?.EndOffset ?? layout.FirstUsableLba * SectorSize;
+        }
+
+        var unchanged = growth == null && sourceBytes == size && !gpt.UsesBackupHeader
+                        && gpt.Header.AlternateLba == (ulong)layout.BackupHeaderLba && gpt.Header.LastUsableLba == (ulong)layout.LastUsableLba;
+        GptRewrite? rewrite = null;
+        if (!unchanged)
+        {
+            var sectors = new List<(long Lba, byte[] Bytes)>();
+            var sector0 = ReadSectors(opened, new[] { 0L })[0];
+            sectors.Add((0, layout.PatchProtectiveMbr(sector0, DisplayName(request.Source))));
+            sectors.AddRange(layout.EncodeTableSectors());
+            long? oldBackup = gpt.UsesBackupHeader ? (long)gpt.Header.MyLba : (long)gpt.Header.AlternateLba;
+            if (oldBackup is { } old && old < newSectors && old != layout.BackupHeaderLba && (limit is null || old * SectorSize < limit))
+            {
+                // The old backup header, copied into the middle of DEST: cleared so no tool takes it for a table.
+                sectors.Add((old, new byte[SectorSize]));
+            }
+            else
+            {
+                oldBackup = null;
+            }
+            rewrite = new GptRewrite(sectors, gpt.UsesBackupHeader ? null : (long)gpt.Header.AlternateLba, layout.BackupHeaderLba, oldBackup, growth);
+        }
+        var smaller = limit != null && sourceBytes is { } b && b > size;
+        return new WholeDiskPlan(destinationSize, Limit: limit, CopiedUpTo: smaller ? limit : null, LastPartition: smaller ? lastPartition : null,
+            Gpt: rewrite);
+    }
+
+    /// <summary>Is sector 0 of SOURCE an MBR with a 0xEE (GPT protective) entry? Never throws for a short or odd SOURCE.</summary>
+    private static bool SourceHasProtectiveMbr(OpenedSource opened)
+    {
+        using var stream = opened.OpenRandomAccess!();
+        var sector = new byte[SectorSize];
+        if (stream.ReadAtLeast(sector, sector.Length, throwOnEndOfStream: false) < SectorSize)
+        {
+            return false;
+        }
+        try
+        {
+            return MasterBootRecord.Read(sector).Entries.Any(e => e.IsUsed && e.Type == MbrPartitionType.GptProtective);
+        }
+        catch (ImageToolsException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Where the last primary entry (the extended partition included) of SOURCE's MBR ends, or null without an MBR.</summary>

@@ -37,6 +37,9 @@ public sealed record DiskCopyReport
     /// <summary>How the last partition was grown (<c>--grow</c>); null when it was not.</summary>
     public MbrPartitionGrowth? Growth { get; init; }
 
+    /// <summary>SOURCE's GPT rewritten for DEST's size (backup moved to DEST's end, <c>--grow</c>'s partition); null when it was not.</summary>
+    public GptRewrite? Gpt { get; init; }
+
     /// <summary><c>--grow</c> was asked but the last partition already reached DEST's end.</summary>
     public bool NothingToGrow { get; init; }
 
