@@ -1035,7 +1035,12 @@ internal sealed class BuildRun
             {
                 // The inode tables read as zeros (a fresh file, or zeroed in PrepareTarget); the slots
                 // past the last used inode need not be scanned (bg_itable_unused).
-                descriptors[g].Flags = GroupDescriptorFlags.InodeTableZeroed;
+                // The flags libext2fs sets when it closes a filesystem (csum.c ext2fs_set_gdt_csum), so that
+                // e2fsck -fy leaves them: INODE_UNINIT for a group without inodes in use, BLOCK_UNINIT for
+                // one (not the last) without a block in use (with flex_bg its tables live elsewhere).
+                descriptors[g].Flags = GroupDescriptorFlags.InodeTableZeroed
+                    | (usedInodes == 0 ? GroupDescriptorFlags.InodeUninit : 0)
+                    | (groupFreeBlocks == _g.BlocksPerGroup && g != _g.GroupCount - 1 ? GroupDescriptorFlags.BlockUninit : 0);
                 descriptors[g].ItableUnused = (uint)groupFreeInodes;
                 descriptors[g].BlockBitmapChecksum = Crc32c.Compute(_checksumSeed, bitmap.AsSpan(0, (int)(_g.BlocksPerGroup / 8)));
                 descriptors[g].InodeBitmapChecksum = Crc32c.Compute(_checksumSeed, ibitmap.AsSpan(0, (int)(_g.InodesPerGroup / 8)));
