@@ -372,7 +372,7 @@ internal sealed class BuildRun
             if (bytes > DirectoryEntry.MaxNameLength)
             {
                 throw new ImageToolsException(ErrorKind.InvalidArgument,
-                    $"{Describe(entry)}: the name '{Shorten(part)}' is {bytes} bytes long; ext2/ext3 names are at most 255 bytes");
+                    $"{Describe(entry)}: the name '{Shorten(part)}' is {bytes} bytes long; names are at most 255 bytes in ext2/ext3/ext4");
             }
             parts.Add(part);
         }
