@@ -336,7 +336,7 @@ public sealed class BuildCommandTests : IDisposable
             case "a whole disk":
                 var whole = _work.File("whole.img");
                 Cli.FsMaker("-q", "-k", kernel, tree, whole).ExitCode.Should().Be(0);
-                (args, code, message) = ([whole, disk], 6, "is a whole disk image with an MBR partition table (1: ext3, 2: ext2), not a root filesystem");
+                (args, code, message) = ([whole, disk], 6, "is a whole disk image with an MBR partition table (1: ext4, 2: ext2), not a root filesystem");
                 break;
             case "an empty file":
                 File.WriteAllBytes(image, []);
