@@ -73,6 +73,33 @@ public sealed class FsMakerBootTests
     }
 
     [Fact]
+    public void A_directory_root_written_as_our_ext4_boots_its_own_kernel_and_mounts_as_ext4()
+    {
+        var (fixtures, work) = Prepare();
+        using (work)
+        {
+            var (tree, marker) = RootTree(work, "ext4-dir");
+            var release = fixtures.KernelRelease;
+            File.Copy(fixtures.Kernel, Path.Combine(tree, "boot", "vmlinuz-" + release));
+            File.Copy(fixtures.Initrd, Path.Combine(tree, "boot", "initrd.img-" + release));
+            File.CreateSymbolicLink(Path.Combine(tree, "vmlinuz"), "boot/vmlinuz-" + release);
+            File.CreateSymbolicLink(Path.Combine(tree, "initrd.img"), "boot/initrd.img-" + release);
+            var disk = work.File("disk.img");
+
+            // No -t: ext4 is the default for a directory root. The initramfs mounts it with -t ext4.
+            Build(["--cmdline", "panic=1 rootfstype=ext4", tree, disk]);
+
+            var root = DiskPartitions.Extract(disk, 1, work.File("root.part"));
+            ExtImageChecks.SuperblockFields(root)["Filesystem features"].Should().Contain("extent").And.Contain("64bit")
+                .And.Contain("flex_bg").And.Contain("metadata_csum");
+            // GRUB reads the kernel and initrd out of our ext4 root: the boot partition holds none.
+            var boot = DiskPartitions.Extract(disk, 2, work.File("boot.part"));
+            ExtImageChecks.List(boot, "/boot").Should().NotContain(n => n.StartsWith("vmlinuz", StringComparison.Ordinal));
+            BootsToMarker(disk, marker, DiskInterface.Virtio, "/dev/vda1");
+        }
+    }
+
+    [Fact]
     public void An_ext2_image_with_kernel_and_initrd_boots_with_a_root_device_named_on_the_command_line()
     {
         var (fixtures, work) = Prepare();

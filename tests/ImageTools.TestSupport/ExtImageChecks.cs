@@ -65,9 +65,12 @@ public static partial class ExtImageChecks
         }
     }
 
-    /// <summary>The offsets e2fsck -fy may change on a clean image: s_wtime and s_lastcheck.</summary>
+    /// <summary>
+    /// The offsets e2fsck -fy may change on a clean image: s_wtime and s_lastcheck, and with
+    /// metadata_csum the superblock checksum that covers them (s_checksum, 0x3FC of the superblock).
+    /// </summary>
     public static bool OnlyCheckTimesChanged(IEnumerable<long> offsets) =>
-        offsets.All(o => o is >= 0x430 and <= 0x433 or >= 0x440 and <= 0x443);
+        offsets.All(o => o is >= 0x430 and <= 0x433 or >= 0x440 and <= 0x443 or >= 0x7FC and <= 0x7FF);
 
     public static string Debugfs(string image, string request)
     {

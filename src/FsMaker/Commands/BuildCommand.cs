@@ -34,8 +34,8 @@ internal static class BuildCommand
         var cmdline = new Option<string?>("--cmdline") { HelpName = "ARGS", Description = "Arguments appended to the kernel command line" };
         var noConsole = new Option<bool>("--no-default-console") { Description = "Leave out console=tty0 console=ttyS0,115200 from the kernel command line" };
         var timeout = new Option<int>("--timeout") { HelpName = "SECONDS", Description = "Seconds the GRUB menu waits before booting the default entry", DefaultValueFactory = _ => 1 };
-        var fsType = new Option<string?>("--fs-type", "-t") { Description = "For a directory or tar ROOTIMAGE: the filesystem to build, ext2 or ext3 (default ext3)" };
-        fsType.AcceptOnlyFromAmong("ext2", "ext3");
+        var fsType = new Option<string?>("--fs-type", "-t") { Description = "For a directory or tar ROOTIMAGE: the filesystem to build, ext4 (default), ext3 or ext2" };
+        fsType.AcceptOnlyFromAmong("ext2", "ext3", "ext4");
         var label = new Option<string?>("--label", "-L") { HelpName = "TEXT", Description = "For a directory or tar ROOTIMAGE: the root filesystem's label (at most 16 bytes)" };
         var uuid = new Option<string?>("--uuid", "-U") { HelpName = "UUID", Description = "For a directory or tar ROOTIMAGE: the root filesystem's UUID (default: random, or derived from the input under SOURCE_DATE_EPOCH)" };
         var owner = new Option<string?>("--owner") { HelpName = "UID:GID", Description = "For a directory or tar ROOTIMAGE: UID:GID owning every file (e.g. 0:0 for a tree unpacked as a normal user)" };
@@ -116,6 +116,7 @@ internal static class BuildCommand
                 {
                     "ext2" => ExtFilesystemType.Ext2,
                     "ext3" => ExtFilesystemType.Ext3,
+                    "ext4" => ExtFilesystemType.Ext4,
                     _ => null,
                 },
                 RootLabel = parse.GetValue(label),

@@ -10,7 +10,7 @@ using ImageTools.Core.Ext.Writer;
 namespace ImageTools.FsMaker.Commands;
 
 /// <summary>
-/// <c>fsmaker mkfs SOURCE IMAGE</c>: an ext2/ext3 image from a directory or a tar archive, without
+/// <c>fsmaker mkfs SOURCE IMAGE</c>: an ext4/ext3/ext2 image from a directory or a tar archive, without
 /// root, loop devices or mounting (docs/fsmaker.md "mkfs"). Thin: parses options, calls
 /// <see cref="ExtFilesystemBuilder"/>, prints progress and a summary on stderr (or JSON on stdout).
 /// </summary>
@@ -20,8 +20,9 @@ internal static class MkfsCommand
     {
         var source = new Argument<string>("SOURCE") { Description = "A directory, or a tar archive (.tar, .tar.gz, .tar.zst, .tar.xz; recognised by content)" };
         var image = new Argument<string>("IMAGE") { Description = "The image file to write (replaced atomically when complete)" };
-        var type = new Option<string>("--type", "-t") { Description = "Filesystem type: ext2 or ext3 (ext2 plus a journal)", DefaultValueFactory = _ => "ext3" };
-        type.AcceptOnlyFromAmong("ext2", "ext3");
+        var type = new Option<string>("--type", "-t") { Description = "Filesystem type: ext4 (default; the features of mke2fs -t ext4), ext3 (ext2 plus a journal) or ext2", DefaultValueFactory = _ => "ext4" };
+        type.AcceptOnlyFromAmong("ext2", "ext3", "ext4");
+        var features = new Option<string?>("--features", "-O") { Description = "ext4: turn features off as mke2fs -O does, e.g. ^metadata_csum,^64bit,^flex_bg (also ^has_journal, ^huge_file, ^dir_nlink, ^extra_isize)" };
         var size = new Option<string?>("--size", "-s") { Description = "Filesystem size, e.g. 512M, 2G, 1500000000 (bytes; K/M/G/T are powers of 1024). Default: the content plus headroom" };
         var blockSize = new Option<int?>("--block-size", "-b") { Description = "Block size: 1024, 2048 or 4096 (default: as mke2fs, 1024 below 512 MiB, else 4096)" };
         var inodeSize = new Option<int>("--inode-size", "-I") { Description = "Inode size: 256 (default; nanoseconds, dates past 2038, in-inode xattrs) or 128", DefaultValueFactory = _ => 256 };
@@ -33,15 +34,15 @@ internal static class MkfsCommand
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress or summary on stderr" };
 
-        var command = new Command("mkfs", "Make an ext2/ext3 filesystem image from a directory or a tar archive, without root or mounting")
+        var command = new Command("mkfs", "Make an ext4 (or ext2/ext3) filesystem image from a directory or a tar archive, without root or mounting")
         {
-            source, image, type, size, blockSize, inodeSize, inodes, label, uuid, owner, epoch, json, quiet,
+            source, image, type, features, size, blockSize, inodeSize, inodes, label, uuid, owner, epoch, json, quiet,
         };
         command.SetAction((parse, cancellation) => Task.FromResult(Guarded(() =>
         {
             var options = new ExtFilesystemOptions
             {
-                Type = parse.GetValue(type) == "ext2" ? ExtFilesystemType.Ext2 : ExtFilesystemType.Ext3,
+                Type = ParseType(parse.GetValue(type)),
                 SizeBytes = parse.GetValue(size) is { } s ? ByteSize.Parse(s, "--size") : null,
                 BlockSize = parse.GetValue(blockSize),
                 InodeSize = parse.GetValue(inodeSize),
@@ -50,6 +51,14 @@ internal static class MkfsCommand
                 Uuid = parse.GetValue(uuid) is { } u ? ParseUuid(u) : null,
                 SourceDateEpoch = ParseEpoch(parse.GetValue(epoch)),
             };
+            if (parse.GetValue(features) is { } f)
+            {
+                if (options.Type != ExtFilesystemType.Ext4)
+                {
+                    throw new ImageToolsException(ErrorKind.InvalidArgument, $"-O/--features applies to ext4; {parse.GetValue(type)} has a fixed feature set");
+                }
+                options = options with { Features = ExtFeatureEdits.Apply(options.Features, f) };
+            }
             if (parse.GetValue(owner) is { } o)
             {
                 var (uid, gid) = ParseOwner(o);
@@ -59,6 +68,13 @@ internal static class MkfsCommand
         }, cancellation)));
         return command;
     }
+
+    private static ExtFilesystemType ParseType(string? name) => name switch
+    {
+        "ext2" => ExtFilesystemType.Ext2,
+        "ext3" => ExtFilesystemType.Ext3,
+        _ => ExtFilesystemType.Ext4,
+    };
 
     /// <summary>Runs the action, turning expected failures into a message on stderr and their documented exit code.</summary>
     private static int Guarded(Func<int> action, CancellationToken cancellation)

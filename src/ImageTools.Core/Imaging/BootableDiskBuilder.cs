@@ -94,7 +94,7 @@ public static class BootableDiskBuilder
             rootSourceLifetime.Source = rootSource;
             rootOptions = new ExtFilesystemOptions
             {
-                Type = options.RootFilesystemType ?? ExtFilesystemType.Ext3,
+                Type = options.RootFilesystemType ?? ExtFilesystemType.Ext4,
                 Label = options.RootLabel,
                 Uuid = options.RootUuid,
                 SourceDateEpoch = options.SourceDateEpoch,

@@ -36,7 +36,7 @@ public sealed record BootableDiskOptions
     /// <summary><c>-s</c>: the total disk size; null: just large enough, rounded up to a MiB.</summary>
     public long? DiskSizeBytes { get; init; }
 
-    /// <summary>For a directory or tar root: ext2, or ext3 (null: ext3, as <c>fsmaker mkfs</c>).</summary>
+    /// <summary>For a directory or tar root: ext2, ext3 or ext4 (null: ext4, as <c>fsmaker mkfs</c>).</summary>
     public ExtFilesystemType? RootFilesystemType { get; init; }
 
     /// <summary>For a directory or tar root: the volume label.</summary>

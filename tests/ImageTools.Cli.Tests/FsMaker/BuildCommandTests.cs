@@ -52,7 +52,8 @@ public sealed class BuildCommandTests : IDisposable
         var bootImage = CheckedPartition(disk, 2);
         ExtImageChecks.Utf8(ExtImageChecks.Dump(rootImage, "/imagetools-marker")).Should().Be("marker from the tree\n");
         ExtImageChecks.Dump(rootImage, "/etc/big").Should().Equal(File.ReadAllBytes(Path.Combine(tree, "etc", "big")));
-        Dumpe2fs.Header(rootImage)["Filesystem features"].Should().Contain("has_journal", "a tree becomes ext3 by default");
+        Dumpe2fs.Header(rootImage)["Filesystem features"].Should().Contain("has_journal", "a tree becomes ext4 by default")
+            .And.Contain("extent").And.Contain("64bit").And.Contain("metadata_csum");
         Dumpe2fs.Header(bootImage)["Filesystem volume name"].Should().Be("boot");
         ExtImageChecks.Dump(bootImage, "/boot/vmlinuz").Should().Equal(File.ReadAllBytes(kernel));
         ExtImageChecks.Dump(bootImage, "/boot/initrd.img").Should().Equal(File.ReadAllBytes(initrd));
@@ -335,7 +336,7 @@ public sealed class BuildCommandTests : IDisposable
             case "a whole disk":
                 var whole = _work.File("whole.img");
                 Cli.FsMaker("-q", "-k", kernel, tree, whole).ExitCode.Should().Be(0);
-                (args, code, message) = ([whole, disk], 6, "is a whole disk image with an MBR partition table (1: ext3, 2: ext2), not a root filesystem");
+                (args, code, message) = ([whole, disk], 6, "is a whole disk image with an MBR partition table (1: ext4, 2: ext2), not a root filesystem");
                 break;
             case "an empty file":
                 File.WriteAllBytes(image, []);

@@ -281,14 +281,18 @@ public class MkfsCommandTests
         { "dotdot", ["mkfs", "{dir}/dotdot.tar", "{out}"], 1, "'../escape' contains '..'" },
         { "absolute", ["mkfs", "{dir}/absolute.tar", "{out}"], 1, "'/etc/passwd' has an absolute path" },
         { "hardlink", ["mkfs", "{dir}/hardlink.tar", "{out}"], 12, "is a hard link to 'nowhere', which is not an earlier entry" },
-        { "longname", ["mkfs", "{dir}/longname.tar", "{out}"], 1, "is 300 bytes long; ext2/ext3 names are at most 255 bytes" },
+        { "longname", ["mkfs", "{dir}/longname.tar", "{out}"], 1, "is 300 bytes long; names are at most 255 bytes" },
         { "truncated", ["mkfs", "{dir}/truncated.tar", "{out}"], 4, "truncated tar archive" },
         { "garbage", ["mkfs", "{dir}/garbage.tar", "{out}"], 4, "bad checksum" },
         { "nofit", ["mkfs", "--type", "ext2", "--size", "2M", "{dir}/big.tar", "{out}"], 7, "the smallest filesystem that holds it is" },
-        { "tiny-ext3", ["mkfs", "--type", "ext3", "--size", "1M", "{dir}/dotdot-free.tar", "{out}"], 7, "ext3 journal needs a filesystem of at least 2048 blocks" },
+        { "tiny-ext3", ["mkfs", "--type", "ext3", "--size", "1M", "{dir}/dotdot-free.tar", "{out}"], 7, "a journal needs a filesystem of at least 2048 blocks" },
+        { "tiny-ext4", ["mkfs", "--size", "1M", "{dir}/dotdot-free.tar", "{out}"], 7, "a journal needs a filesystem of at least 2048 blocks" },
+        { "badfeature", ["mkfs", "-O", "^metadata_csum,^bogus", "{dir}/big.tar", "{out}"], 1, "unknown or unsupported filesystem feature '^bogus'" },
+        { "fixedfeature", ["mkfs", "-O", "^extent", "{dir}/big.tar", "{out}"], 1, "feature 'extent' cannot be turned off" },
+        { "ext3features", ["mkfs", "-t", "ext3", "-O", "^64bit", "{dir}/big.tar", "{out}"], 1, "-O/--features applies to ext4" },
         { "badsize", ["mkfs", "--size", "lots", "{dir}/big.tar", "{out}"], 1, "--size 'lots' is not a size" },
         { "badowner", ["mkfs", "--owner", "root", "{dir}/big.tar", "{out}"], 1, "--owner 'root' is not UID:GID" },
-        { "badtype", ["mkfs", "--type", "ext4", "{dir}/big.tar", "{out}"], 1, "ext4" },
+        { "badtype", ["mkfs", "--type", "ext5", "{dir}/big.tar", "{out}"], 1, "ext5" },
     };
 
     [Theory]

@@ -259,12 +259,12 @@ public sealed class ScrubCommandTests(DirtyTreeFixture dirty) : IClassFixture<Di
         var dry = Cli.FsMaker(["scrub", "--dry-run", .. RemoveOptions("--remove"), disk + ":1"]);
         dry.ExitCode.Should().Be(0, dry.ToString());
         dry.StdOut.Should().Contain("passwords: would rewrite /etc/shadow").And.Contain("remove: would remove /opt/build")
-            .And.Contain($"fsmaker: dry run of {disk} partition 1 (ext3)").And.Contain("nothing was written");
+            .And.Contain($"fsmaker: dry run of {disk} partition 1 (ext4)").And.Contain("nothing was written");
         FileFacts.Sha256(disk).Should().Be(before, "a dry run writes nothing");
 
         var scrub = Cli.FsMaker(["scrub", .. RemoveOptions("--remove"), disk + ":1"]);
         scrub.ExitCode.Should().Be(0, scrub.ToString());
-        scrub.StdOut.Should().Contain("passwords: rewrote /etc/shadow").And.Contain($"fsmaker: scrubbed {disk} partition 1 (ext3)");
+        scrub.StdOut.Should().Contain("passwords: rewrote /etc/shadow").And.Contain($"fsmaker: scrubbed {disk} partition 1 (ext4)");
         File.Exists(disk + ".imagetools-redo").Should().BeFalse("the redo log is gone once the edit is applied");
         var partition = CheckedRootPartition(disk);
         ExtImages.Debugfs(partition, "cat /etc/shadow").Should().Be(ScrubbedShadow);

@@ -404,6 +404,43 @@ public sealed class Inode
         return hasHi ? crc : crc & 0xFFFF;
     }
 
+    /// <summary>
+    /// Sets the checksum of an inode already serialised in <paramref name="raw"/> (its full on-disk
+    /// size, generation 0 or as stored): the same crc as <see cref="ComputeChecksum"/>, without a
+    /// round trip through the object. The writer stamps its inode tables this way.
+    /// </summary>
+    public static void StampChecksum(Span<byte> raw, uint checksumSeed, uint inodeNumber)
+    {
+        var extra = raw.Length > BaseSize ? BinaryPrimitives.ReadUInt16LittleEndian(raw[BaseSize..]) : 0;
+        var hasHi = raw.Length > BaseSize && BaseSize + extra >= OffChecksumHi + 2;
+        raw[OffChecksumLo] = 0;
+        raw[OffChecksumLo + 1] = 0;
+        if (hasHi)
+        {
+            raw[OffChecksumHi] = 0;
+            raw[OffChecksumHi + 1] = 0;
+        }
+        var crc = Crc32c.Append(checksumSeed, inodeNumber);
+        crc = Crc32c.Append(crc, BinaryPrimitives.ReadUInt32LittleEndian(raw[OffGeneration..]));
+        crc = Crc32c.Compute(crc, raw);
+        PutU16(raw, OffChecksumLo, (ushort)crc);
+        if (hasHi)
+        {
+            PutU16(raw, OffChecksumHi, (ushort)(crc >> 16));
+        }
+    }
+
+    /// <summary>Sets i_blocks (512-byte units) with huge_file: up to 48 bits in i_blocks_lo and l_i_blocks_high.</summary>
+    public void SetBlocksIn512ByteUnitsHuge(ulong value)
+    {
+        if (value >= 1UL << 48)
+        {
+            throw new InvalidOperationException($"i_blocks {value} does not fit 48 bits");
+        }
+        BlocksLo = (uint)value;
+        BlocksHigh = (ushort)(value >> 32);
+    }
+
     /// <summary>Stores <see cref="ComputeChecksum"/> in l_i_checksum_lo / i_checksum_hi.</summary>
     public void UpdateChecksum(uint checksumSeed, uint inodeNumber)
     {

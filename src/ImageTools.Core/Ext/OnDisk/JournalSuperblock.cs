@@ -79,6 +79,21 @@ public sealed class JournalSuperblock
     /// <summary>s_users: 16-byte UUIDs of filesystems sharing an external journal (zero for internal ones).</summary>
     public byte[] Users { get; set; } = new byte[Size - OffUsers];
 
+    /// <summary>JBD2_FEATURE_INCOMPAT_CSUM_V3: crc32c over the superblock and every journal block.</summary>
+    public const uint IncompatChecksumV3 = 0x10;
+
+    /// <summary>s_checksum_type for crc32c (JBD2_CRC32C_CHKSUM).</summary>
+    public const byte ChecksumTypeCrc32c = 4;
+
+    /// <summary>The v2/v3 superblock checksum: crc32c(~0, the 1024 bytes with s_checksum zeroed) (jbd2_superblock_csum).</summary>
+    public uint ComputeChecksum()
+    {
+        Span<byte> bytes = stackalloc byte[Size];
+        Write(bytes);
+        bytes.Slice(OffChecksum, 4).Clear();
+        return Crc32c.Compute(Crc32c.InitialSeed, bytes);
+    }
+
     public bool IsSuperblock => MagicValue == Magic && (BlockType == BlockTypeSuperblockV1 || BlockType == BlockTypeSuperblockV2);
 
     public static JournalSuperblock Read(ReadOnlySpan<byte> source)

@@ -1,25 +1,27 @@
 namespace ImageTools.Core.Ext.Writer;
 
 /// <summary>
-/// Hands out data blocks strictly in order, group after group, skipping each group's metadata.
-/// Nothing is ever freed, so the used blocks of every group are one run from its first data
-/// block: the block bitmaps and free counts follow from the cursor alone, and no bitmap of the
-/// whole filesystem is held in memory.
-/// When the filesystem is full the allocator keeps counting into virtual groups past the end
-/// (<see cref="Overflowed"/>), so that the writer can finish the pass and report how much space the
-/// content really needs.
+/// Hands out data blocks strictly in order, skipping the fixed metadata (each group's prefix without
+/// flex_bg; the packed tables of each flex group with it). Nothing is ever freed, so every block below
+/// the cursor is in use: the block bitmaps and free counts follow from the cursor and the metadata
+/// runs alone, and no bitmap of the whole filesystem is held in memory.
+/// When the filesystem is full the allocator keeps counting past the end (<see cref="Overflowed"/>),
+/// so that the writer can finish the pass and report how much space the content really needs.
 /// </summary>
 internal sealed class BlockAllocator
 {
     private readonly ExtGeometry _geometry;
-    private int _group;
+    private readonly IReadOnlyList<(long Start, long Count)> _metadata;
+    private readonly long _end;
+    private int _nextExtent;
     private long _next;
 
     public BlockAllocator(ExtGeometry geometry)
     {
         _geometry = geometry;
-        _group = 0;
-        _next = geometry.Groups[0].DataStart;
+        _metadata = geometry.MetadataExtents;
+        _end = geometry.BlocksCount;
+        _next = geometry.FirstDataBlock;
     }
 
     /// <summary>Data blocks handed out so far (including virtual ones past the end).</summary>
@@ -31,9 +33,6 @@ internal sealed class BlockAllocator
     /// <summary>Raised once, the first time the filesystem runs out of blocks.</summary>
     public event Action? OnOverflow;
 
-    /// <summary>Group the cursor is in (may be past the last group after an overflow).</summary>
-    public int CursorGroup => _group;
-
     /// <summary>Next block the cursor will hand out.</summary>
     public long Cursor => _next;
 
@@ -44,58 +43,44 @@ internal sealed class BlockAllocator
         {
             throw new ArgumentOutOfRangeException(nameof(max));
         }
-        while (true)
+        // Skip the metadata run the cursor stands on (runs are merged, so one skip is enough).
+        while (_nextExtent < _metadata.Count && _metadata[_nextExtent].Start + _metadata[_nextExtent].Count <= _next)
         {
-            var (dataStart, end) = Region(_group);
-            if (_next < dataStart)
-            {
-                _next = dataStart;
-            }
-            if (_next < end)
-            {
-                var count = (int)Math.Min(max, end - _next);
-                var start = _next;
-                _next += count;
-                AllocatedBlocks += count;
-                return (start, count);
-            }
-            _group++;
-            if (_group == _geometry.GroupCount && !Overflowed)
+            _nextExtent++;
+        }
+        if (_nextExtent < _metadata.Count && _metadata[_nextExtent].Start <= _next)
+        {
+            _next = _metadata[_nextExtent].Start + _metadata[_nextExtent].Count;
+            _nextExtent++;
+        }
+        long limit;
+        if (_next >= _end)
+        {
+            if (!Overflowed)
             {
                 Overflowed = true;
                 OnOverflow?.Invoke();
             }
-            _next = Region(_group).DataStart;
+            limit = long.MaxValue; // virtual blocks past the end: only counted
         }
+        else
+        {
+            limit = _nextExtent < _metadata.Count ? Math.Min(_metadata[_nextExtent].Start, _end) : _end;
+        }
+        var count = (int)Math.Min(max, limit - _next);
+        var start = _next;
+        _next += count;
+        AllocatedBlocks += count;
+        return (start, count);
     }
 
     public long AllocateOne() => Allocate(1).Start;
 
-    /// <summary>Data blocks in use in group <paramref name="group"/> (a run from its DataStart).</summary>
-    public long UsedDataBlocks(int group)
+    /// <summary>Blocks in use in [start, end) of one group: everything below the cursor, and the metadata above it.</summary>
+    public long UsedBlocks(long start, long end)
     {
-        var layout = _geometry.Groups[group];
-        if (group < _group)
-        {
-            return layout.End - layout.DataStart;
-        }
-        if (group > _group)
-        {
-            return 0;
-        }
-        return Math.Max(0, _next - layout.DataStart);
-    }
-
-    private (long DataStart, long End) Region(int group)
-    {
-        if (group < _geometry.GroupCount)
-        {
-            var g = _geometry.Groups[group];
-            return (g.DataStart, g.End);
-        }
-        // A virtual group after the end, shaped like a full group without a superblock copy.
-        var start = _geometry.FirstDataBlock + (long)group * _geometry.BlocksPerGroup;
-        return (start + 2 + _geometry.InodeTableBlocks, start + _geometry.BlocksPerGroup);
+        var below = Math.Clamp(_next, start, end);
+        return below - start + _geometry.MetadataBlocksBetween(below, end);
     }
 }
 

@@ -9,7 +9,7 @@ namespace ImageTools.Core.Ext.Writer;
 /// when some block under it holds data: holes cost nothing, not even an indirect block. At most one
 /// indirect block per level is held in memory; each is written out when the map moves past it.
 /// </summary>
-internal sealed class BlockMapBuilder
+internal sealed class BlockMapBuilder : IBlockMapper
 {
     private const int DirectBlocks = 12;
     private const int IndSlot = 12;

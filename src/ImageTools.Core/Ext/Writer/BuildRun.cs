@@ -20,7 +20,7 @@ internal sealed class BuildRun
     private const uint RootInode = 2;
     private const uint ResizeInode = 7;
     private const uint JournalInode = 8;
-    private const int LinkMax = 65000; // EXT2_LINK_MAX without dir_nlink
+    private const int LinkMax = 65000; // EXT2_LINK_MAX; with dir_nlink a directory past it counts 1
     private const int ReadChunk = 1 << 20;
     private const long NegativeEpochWindowStart = (3L << 32) - (1L << 31);
     private const long NegativeEpochWindowEnd = 3L << 32;
@@ -38,11 +38,15 @@ internal sealed class BuildRun
     private readonly List<DirNode> _directories = new();
     private readonly byte[] _readBuffer;
     private readonly byte[] _inodeBuffer;
+    private readonly InodeTableBuffer _inodeTable;
+    private readonly List<(long Block, byte[] Bytes, uint Inode, bool IsXattr)> _pendingChecksums = new();
+    private uint _checksumSeed;
     private readonly ExtTimestamp _buildTime;
     private readonly DirNode _root;
     private readonly DirNode _lostFound;
 
     private long _journalAllocated;
+    private long _journalFirstBlock;
     private uint[] _journalBlockMap = new uint[15];
     private long _resizeDind;
     private long _entries;
@@ -64,6 +68,7 @@ internal sealed class BuildRun
         _inodes.OnOverflow += () => _target.Discarding = true;
         _readBuffer = new byte[ReadChunk];
         _inodeBuffer = new byte[geometry.InodeSize];
+        _inodeTable = new InodeTableBuffer(geometry);
         _buildTime = options.SourceDateEpoch is long sde
             ? new ExtTimestamp(sde, 0)
             : ExtTimestamp.FromDateTimeOffset(options.BuildTime ?? DateTimeOffset.UtcNow) with { Nanoseconds = 0 };
@@ -95,6 +100,8 @@ internal sealed class BuildRun
         _progress?.Report(new ExtBuildProgress("finishing", _entries, _contentBytes, null));
 
         var (uuid, seed) = ChooseIdentifiers();
+        // The seed of every metadata checksum: crc32c(~0, UUID) (no metadata_csum_seed feature).
+        _checksumSeed = Crc32c.Compute(Crc32c.InitialSeed, uuid);
         WriteDirectories(seed);
         PatchHardLinkCounts();
         if (_blocks.Overflowed || _inodes.Overflowed)
@@ -102,6 +109,8 @@ internal sealed class BuildRun
             throw SizePlanner.DoesNotFit(_o, _g, _blocks.AllocatedBlocks - _journalAllocated, _inodes.Last);
         }
         WriteReservedInodes();
+        WritePendingChecksummedBlocks();
+        _inodeTable.Flush(_target, _g.HasMetadataChecksums ? _checksumSeed : null);
         if (_g.HasJournal)
         {
             WriteJournalSuperblock(uuid);
@@ -164,23 +173,32 @@ internal sealed class BuildRun
         if (_g.HasJournal)
         {
             var before = _blocks.AllocatedBlocks;
-            var map = new BlockMapBuilder(_blocks, _target, _bs);
+            var map = NewMapper();
             long logical = 0;
             while (logical < _g.JournalBlocks)
             {
-                var want = (int)Math.Min(_g.JournalBlocks - logical, map.SegmentEnd(logical) - logical);
+                var want = (int)Math.Min(Math.Min(_g.JournalBlocks - logical, map.SegmentEnd(logical) - logical), int.MaxValue);
                 var (physical, got) = map.MapRun(logical, want);
+                if (logical == 0)
+                {
+                    _journalFirstBlock = physical;
+                }
                 _target.Zero(physical * _bs, (long)got * _bs);
                 logical += got;
             }
-            _journalBlockMap = map.Finish();
+            var journal = new Inode { InodeSize = _g.InodeSize };
+            FinishMap(map, journal, JournalInode);
+            for (var i = 0; i < 15; i++)
+            {
+                _journalBlockMap[i] = journal.BlockWord(i);
+            }
             _journalAllocated = _blocks.AllocatedBlocks - before;
         }
     }
 
     private void HashOptions()
     {
-        var text = $"ext-writer/1 type={_g.Type} size={_g.SizeBytes} bs={_bs} isz={_g.InodeSize} inodes={_g.InodesCount} " +
+        var text = $"ext-writer/1 type={_g.Type} features={_g.Features} size={_g.SizeBytes} bs={_bs} isz={_g.InodeSize} inodes={_g.InodesCount} " +
                    $"label={_o.Label} owner={_o.OwnerUid}:{_o.OwnerGid} epoch={_o.SourceDateEpoch}";
         _inputHash.Append(Encoding.UTF8.GetBytes(text));
     }
@@ -354,7 +372,7 @@ internal sealed class BuildRun
             if (bytes > DirectoryEntry.MaxNameLength)
             {
                 throw new ImageToolsException(ErrorKind.InvalidArgument,
-                    $"{Describe(entry)}: the name '{Shorten(part)}' is {bytes} bytes long; ext2/ext3 names are at most 255 bytes");
+                    $"{Describe(entry)}: the name '{Shorten(part)}' is {bytes} bytes long; names are at most 255 bytes in ext2/ext3/ext4");
             }
             parts.Add(part);
         }
@@ -452,7 +470,15 @@ internal sealed class BuildRun
             return 0;
         }
         var block = _blocks.AllocateOne();
-        _target.Write(block * _bs, layout.Block);
+        if (_g.HasMetadataChecksums)
+        {
+            // Its checksum covers the block number and needs the checksum seed: written at the end.
+            _pendingChecksums.Add((block, layout.Block, 0, true));
+        }
+        else
+        {
+            _target.Write(block * _bs, layout.Block);
+        }
         inode.FileAcl = (ulong)block;
         return 1;
     }
@@ -463,8 +489,69 @@ internal sealed class BuildRun
         {
             return; // measuring only: the filesystem is already out of inodes
         }
-        inode.Write(_inodeBuffer);
-        _target.Write(_g.InodeOffset(ino), _inodeBuffer);
+        inode.Write(_inodeTable.Slot(ino));
+    }
+
+    // ---- Block maps and extents --------------------------------------------------------------
+
+    private IBlockMapper NewMapper() => _g.HasExtents ? new ExtentMapBuilder(_blocks, _bs) : new BlockMapBuilder(_blocks, _target, _bs);
+
+    /// <summary>Closes a mapping and stores it in the inode's i_block (with the EXTENTS flag for an extent tree).</summary>
+    private void FinishMap(IBlockMapper mapper, Inode inode, uint ino)
+    {
+        if (mapper is ExtentMapBuilder extents)
+        {
+            inode.Block = extents.Finish((block, bytes) => WriteTreeBlock(block, bytes, ino));
+            inode.Flags |= InodeFlags.Extents;
+            return;
+        }
+        var iblock = ((BlockMapBuilder)mapper).Finish();
+        for (var i = 0; i < 15; i++)
+        {
+            inode.SetBlockWord(i, iblock[i]);
+        }
+    }
+
+    private void WriteTreeBlock(long block, byte[] bytes, uint ino)
+    {
+        if (_g.HasMetadataChecksums)
+        {
+            _pendingChecksums.Add((block, bytes, ino, false));
+        }
+        else
+        {
+            _target.Write(block * _bs, bytes);
+        }
+    }
+
+    /// <summary>Extent tree and xattr blocks written during the pass wait for the checksum seed; written here, in block order.</summary>
+    private void WritePendingChecksummedBlocks()
+    {
+        foreach (var (block, bytes, ino, isXattr) in _pendingChecksums.OrderBy(p => p.Block))
+        {
+            if (isXattr)
+            {
+                BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(16), XattrBlockHeader.ComputeChecksum(_checksumSeed, (ulong)block, bytes));
+            }
+            else
+            {
+                var header = ExtentHeader.TryRead(bytes)!.Value;
+                var tail = ExtentBlockChecksum.TailOffset(header);
+                BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(tail), ExtentBlockChecksum.Compute(_checksumSeed, ino, 0, bytes, header));
+            }
+            _target.Write(block * _bs, bytes);
+        }
+        _pendingChecksums.Clear();
+    }
+
+    /// <summary>An empty extent root (regular files without data, as mke2fs and the kernel make them).</summary>
+    private void SetEmptyExtentRoot(Inode inode)
+    {
+        if (_g.HasExtents)
+        {
+            new ExtentHeader(0, 4, 0, 0).Write(inode.Block);
+            inode.Flags |= InodeFlags.Extents;
+        }
     }
 
     private DirectoryEntryType WriteNonDirectory(uint ino, FileEntry entry)
@@ -490,13 +577,12 @@ internal sealed class BuildRun
                 _files++;
                 if (entry.Content != null && entry.Content.Length > 0)
                 {
-                    var (iblock, used) = WriteContent(entry, entry.Content);
-                    for (var i = 0; i < 15; i++)
-                    {
-                        inode.SetBlockWord(i, iblock[i]);
-                    }
+                    blocksUsed += WriteContent(entry, entry.Content, inode, ino);
                     inode.Size = (ulong)entry.Content.Length;
-                    blocksUsed += used;
+                }
+                else
+                {
+                    SetEmptyExtentRoot(inode);
                 }
                 break;
 
@@ -519,17 +605,13 @@ internal sealed class BuildRun
                 }
                 else if (target.Length < _bs)
                 {
-                    var map = new BlockMapBuilder(_blocks, _target, _bs);
+                    var map = NewMapper();
                     var (physical, _) = map.MapRun(0, 1);
                     var block = new byte[_bs];
                     target.CopyTo(block, 0);
                     _target.Write(physical * _bs, block);
-                    var iblock = map.Finish();
-                    for (var i = 0; i < 15; i++)
-                    {
-                        inode.SetBlockWord(i, iblock[i]);
-                    }
-                    blocksUsed += 1;
+                    FinishMap(map, inode, ino);
+                    blocksUsed += map.DataBlocks + map.MappingBlocks;
                 }
                 else
                 {
@@ -552,7 +634,7 @@ internal sealed class BuildRun
         }
 
         blocksUsed += ApplyXattrs(inode, entry.ExtendedAttributes, path);
-        inode.SetBlocksIn512ByteUnits(CheckBlocks(blocksUsed, path));
+        SetBlocks(inode, blocksUsed, path);
         WriteInode(ino, inode);
         return dirType;
     }
@@ -560,12 +642,25 @@ internal sealed class BuildRun
     private ulong CheckBlocks(long blocks, string path)
     {
         var sectors = (ulong)blocks * (ulong)(_bs / 512);
-        if (sectors > uint.MaxValue)
+        if (sectors > uint.MaxValue && !_g.Features.HasFlag(Ext4Features.HugeFile))
         {
             throw new ImageToolsException(ErrorKind.DoesNotFit,
                 $"{path}: uses {blocks} blocks, more than i_blocks can count without the huge_file feature (2 TiB)");
         }
         return sectors;
+    }
+
+    private void SetBlocks(Inode inode, long blocks, string path)
+    {
+        var sectors = CheckBlocks(blocks, path);
+        if (_g.Features.HasFlag(Ext4Features.HugeFile))
+        {
+            inode.SetBlocksIn512ByteUnitsHuge(sectors);
+        }
+        else
+        {
+            inode.SetBlocksIn512ByteUnits(sectors);
+        }
     }
 
     /// <summary>Old encoding when major and minor fit a byte each, else the new one (docs/ext-format.md §7.4).</summary>
@@ -593,17 +688,17 @@ internal sealed class BuildRun
     /// Reads the file's data ranges (holes are never read), skips all-zero blocks (they become holes,
     /// as with mke2fs -d), maps and writes the rest. Returns i_block and the blocks used.
     /// </summary>
-    private (uint[] IBlock, long Blocks) WriteContent(FileEntry entry, FileContent content)
+    private long WriteContent(FileEntry entry, FileContent content, Inode inode, uint ino)
     {
         var length = content.Length;
-        var maxBytes = BlockMapBuilder.MaxLogicalBlocks(_bs) * _bs;
+        var maxBytes = (_g.HasExtents ? ExtentMapBuilder.MaxLogicalBlocks : BlockMapBuilder.MaxLogicalBlocks(_bs)) * _bs;
         if (length > maxBytes)
         {
             throw new ImageToolsException(ErrorKind.DoesNotFit,
-                $"{Describe(entry)}: is {length} bytes; ext2/ext3 block maps with {_bs}-byte blocks address at most {maxBytes} bytes (use a larger block size)");
+                $"{Describe(entry)}: is {length} bytes; {(_g.HasExtents ? "extent trees" : "ext2/ext3 block maps")} with {_bs}-byte blocks address at most {maxBytes} bytes (use a larger block size)");
         }
         _contentBytes += length;
-        var map = new BlockMapBuilder(_blocks, _target, _bs);
+        var map = NewMapper();
         IContentReader reader;
         try
         {
@@ -653,9 +748,9 @@ internal sealed class BuildRun
                 position = end;
             }
         }
-        var iblock = map.Finish();
+        FinishMap(map, inode, ino);
         _dataBlocks += map.DataBlocks;
-        return (iblock, map.DataBlocks + map.MappingBlocks);
+        return map.DataBlocks + map.MappingBlocks;
     }
 
     private int ReadFully(IContentReader reader, long position, Span<byte> buffer, FileEntry entry)
@@ -680,7 +775,7 @@ internal sealed class BuildRun
         return total;
     }
 
-    private void WriteNonZeroBlocks(BlockMapBuilder map, long firstLogical, ReadOnlySpan<byte> data, FileEntry entry)
+    private void WriteNonZeroBlocks(IBlockMapper map, long firstLogical, ReadOnlySpan<byte> data, FileEntry entry)
     {
         var blocks = data.Length / _bs;
         var i = 0;
@@ -698,7 +793,7 @@ internal sealed class BuildRun
             var logical = firstLogical + i;
             while (i < j)
             {
-                var want = (int)Math.Min(j - i, map.SegmentEnd(logical) - logical);
+                var want = (int)Math.Min(j - i, Math.Min(map.SegmentEnd(logical) - logical, int.MaxValue));
                 var (physical, got) = map.MapRun(logical, want);
                 _target.Write(physical * _bs, data.Slice(i * _bs, got * _bs));
                 i += got;
@@ -720,6 +815,10 @@ internal sealed class BuildRun
             _cancel.ThrowIfCancellationRequested();
             var path = dir.PathForMessages();
             var links = 2 + dir.Subdirectories;
+            if (links > LinkMax && _g.Features.HasFlag(Ext4Features.DirNlink))
+            {
+                links = 1; // dir_nlink: "many", as the kernel counts a directory past EXT4_LINK_MAX
+            }
             if (links > LinkMax)
             {
                 throw new ImageToolsException(ErrorKind.DoesNotFit,
@@ -732,13 +831,14 @@ internal sealed class BuildRun
             }
             var layout = new DirectoryLayout(dir.Inode, dir.Parent?.Inode ?? RootInode, children, _bs,
                 minimumBlocks: dir.IsLostFound ? LostFoundBlocks : 1, allowIndex: !dir.IsLostFound,
-                DirectoryHashVersion.HalfMd4, DirectoryHash.SignedHashFlag, seed, path);
+                DirectoryHashVersion.HalfMd4, DirectoryHash.SignedHashFlag, seed, path,
+                _g.HasMetadataChecksums ? _checksumSeed : null);
             if (layout.IsIndexed)
             {
                 _indexed++;
             }
 
-            var map = new BlockMapBuilder(_blocks, _target, _bs);
+            var map = NewMapper();
             var logical = 0;
             while (logical < layout.BlockCount)
             {
@@ -751,7 +851,6 @@ internal sealed class BuildRun
                 }
                 logical += got;
             }
-            var iblock = map.Finish();
 
             var src = dir.Source;
             var defaultTime = _buildTime;
@@ -765,13 +864,10 @@ internal sealed class BuildRun
             {
                 inode.Flags |= InodeFlags.Index;
             }
-            for (var i = 0; i < 15; i++)
-            {
-                inode.SetBlockWord(i, iblock[i]);
-            }
+            FinishMap(map, inode, dir.Inode);
             var used = map.DataBlocks + map.MappingBlocks;
             used += ApplyXattrs(inode, src?.ExtendedAttributes ?? Array.Empty<ExtendedAttribute>(), path);
-            inode.SetBlocksIn512ByteUnits(CheckBlocks(used, path));
+            SetBlocks(inode, used, path);
             WriteInode(dir.Inode, inode);
             dir.Children.Clear();
             dir.Children.TrimExcess();
@@ -787,17 +883,20 @@ internal sealed class BuildRun
         {
             return;
         }
-        foreach (var (ino, extra) in _extraLinks.OrderBy(p => p.Key))
+        foreach (var (ino, extra) in _extraLinks)
         {
-            _target.Read(_g.InodeOffset(ino), _inodeBuffer);
-            var inode = Inode.Read(_inodeBuffer);
-            var links = inode.LinksCount + extra;
+            if (ino > _g.InodesCount)
+            {
+                continue;
+            }
+            // i_links_count (0x1A) patched in the held inode table.
+            var slot = _inodeTable.Slot(ino).Slice(0x1A, 2);
+            var links = BinaryPrimitives.ReadUInt16LittleEndian(slot) + extra;
             if (links > LinkMax)
             {
-                throw new ImageToolsException(ErrorKind.DoesNotFit, $"inode {ino} would have {links} hard links; ext2/ext3 allows at most {LinkMax}");
+                throw new ImageToolsException(ErrorKind.DoesNotFit, $"inode {ino} would have {links} hard links; ext2/ext3/ext4 allow at most {LinkMax}");
             }
-            inode.LinksCount = (ushort)links;
-            WriteInode(ino, inode);
+            BinaryPrimitives.WriteUInt16LittleEndian(slot, (ushort)links);
         }
     }
 
@@ -821,7 +920,11 @@ internal sealed class BuildRun
             {
                 journal.SetBlockWord(i, _journalBlockMap[i]);
             }
-            journal.SetBlocksIn512ByteUnits(CheckBlocks(_journalAllocated, "the journal"));
+            if (_g.HasExtents)
+            {
+                journal.Flags |= InodeFlags.Extents;
+            }
+            SetBlocks(journal, _journalAllocated, "the journal");
             WriteInode(JournalInode, journal);
         }
     }
@@ -872,9 +975,16 @@ internal sealed class BuildRun
             Uuid = (byte[])uuid.Clone(),
             UserCount = 1,
         };
+        if (_g.HasMetadataChecksums)
+        {
+            // What the kernel sets on a metadata_csum filesystem at the first mount (ext4 set_journal_csum_feature_set).
+            jsb.FeatureIncompat |= JournalSuperblock.IncompatChecksumV3;
+            jsb.ChecksumType = JournalSuperblock.ChecksumTypeCrc32c;
+            jsb.Checksum = jsb.ComputeChecksum();
+        }
         var block = new byte[_bs];
         jsb.Write(block);
-        _target.Write((long)_journalBlockMap[0] * _bs, block);
+        _target.Write(_journalFirstBlock * _bs, block);
     }
 
     // ---- Bitmaps, descriptors, superblocks -----------------------------------------------
@@ -882,22 +992,31 @@ internal sealed class BuildRun
     private (long FreeBlocks, long FreeInodes) WriteGroupMetadata(byte[] uuid, byte[] seed)
     {
         var descriptors = new GroupDescriptor[_g.GroupCount];
-        var bitmap = new byte[_bs];
+        var blockBitmaps = new byte[_g.GroupCount][];
+        var inodeBitmaps = new byte[_g.GroupCount][];
         long freeBlocks = 0, freeInodes = 0;
+        var csum = _g.HasMetadataChecksums;
         for (var g = 0; g < _g.GroupCount; g++)
         {
             var layout = _g.Groups[g];
-            var usedBlocks = layout.MetadataBlocks + _blocks.UsedDataBlocks(g);
-            Array.Clear(bitmap);
-            SetBits(bitmap, 0, usedBlocks);
+            var bitmap = new byte[_bs];
+            // Every block below the allocation cursor is in use; above it only the fixed metadata.
+            var cursor = Math.Clamp(_blocks.Cursor, layout.Start, layout.End);
+            SetBits(bitmap, 0, cursor - layout.Start);
+            for (var i = _g.FirstExtentEndingAfter(cursor); i < _g.MetadataExtents.Count && _g.MetadataExtents[i].Start < layout.End; i++)
+            {
+                var (ms, mc) = _g.MetadataExtents[i];
+                SetBits(bitmap, Math.Max(ms, cursor) - layout.Start, Math.Min(ms + mc, layout.End) - layout.Start);
+            }
+            var usedBlocks = _blocks.UsedBlocks(layout.Start, layout.End);
             SetBits(bitmap, layout.BlockCount, 8L * _bs); // padding past the last group's end
-            _target.Write(layout.BlockBitmap * _bs, bitmap);
+            blockBitmaps[g] = bitmap;
 
             var usedInodes = _inodes.UsedInodes(g);
-            Array.Clear(bitmap);
-            SetBits(bitmap, 0, usedInodes);
-            SetBits(bitmap, _g.InodesPerGroup, 8L * _bs);
-            _target.Write(layout.InodeBitmap * _bs, bitmap);
+            var ibitmap = new byte[_bs];
+            SetBits(ibitmap, 0, usedInodes);
+            SetBits(ibitmap, _g.InodesPerGroup, 8L * _bs);
+            inodeBitmaps[g] = ibitmap;
 
             var groupFreeBlocks = layout.BlockCount - usedBlocks;
             var groupFreeInodes = _g.InodesPerGroup - usedInodes;
@@ -912,15 +1031,42 @@ internal sealed class BuildRun
                 FreeInodesCount = (uint)groupFreeInodes,
                 UsedDirsCount = (uint)_inodes.DirectoriesInGroup(g),
             };
-        }
-
-        var gdt = new byte[(long)_g.DescriptorBlocks * _bs];
-        for (var g = 0; g < _g.GroupCount; g++)
-        {
-            descriptors[g].Write(gdt.AsSpan(g * GroupDescriptor.Size32), GroupDescriptor.Size32);
+            if (csum)
+            {
+                // The inode tables read as zeros (a fresh file, or zeroed in PrepareTarget); the slots
+                // past the last used inode need not be scanned (bg_itable_unused).
+                // The flags libext2fs sets when it closes a filesystem (csum.c ext2fs_set_gdt_csum), so that
+                // e2fsck -fy leaves them: INODE_UNINIT for a group without inodes in use, BLOCK_UNINIT for
+                // one (not the last) without a block in use (with flex_bg its tables live elsewhere).
+                descriptors[g].Flags = GroupDescriptorFlags.InodeTableZeroed
+                    | (usedInodes == 0 ? GroupDescriptorFlags.InodeUninit : 0)
+                    | (groupFreeBlocks == _g.BlocksPerGroup && g != _g.GroupCount - 1 ? GroupDescriptorFlags.BlockUninit : 0);
+                descriptors[g].ItableUnused = (uint)groupFreeInodes;
+                descriptors[g].BlockBitmapChecksum = Crc32c.Compute(_checksumSeed, bitmap.AsSpan(0, (int)(_g.BlocksPerGroup / 8)));
+                descriptors[g].InodeBitmapChecksum = Crc32c.Compute(_checksumSeed, ibitmap.AsSpan(0, (int)(_g.InodesPerGroup / 8)));
+            }
         }
 
         var sb = BuildSuperblock(uuid, seed, freeBlocks, freeInodes);
+        var descSize = _g.DescriptorSize;
+        var gdt = new byte[(long)_g.DescriptorBlocks * _bs];
+        for (var g = 0; g < _g.GroupCount; g++)
+        {
+            if (csum)
+            {
+                descriptors[g].Checksum = descriptors[g].ComputeChecksum(sb, (uint)g);
+            }
+            descriptors[g].Write(gdt.AsSpan(g * descSize), descSize);
+        }
+
+        // Bitmaps in block order (with flex_bg they sit together in the flex group's first group).
+        foreach (var (block, bytes) in Enumerable.Range(0, _g.GroupCount)
+                     .SelectMany(g => new[] { (_g.Groups[g].BlockBitmap, blockBitmaps[g]), (_g.Groups[g].InodeBitmap, inodeBitmaps[g]) })
+                     .OrderBy(p => p.Item1))
+        {
+            _target.Write(block * _bs, bytes);
+        }
+
         var sbBytes = new byte[Superblock.Size];
         foreach (var layout in _g.Groups.Where(l => l.HasSuperblock))
         {
@@ -928,6 +1074,7 @@ internal sealed class BuildRun
             sb.BlockGroupNumber = (ushort)group;
             // libext2fs writes backups with the VALID bit cleared (closefs.c); the primary says clean.
             sb.State = group == 0 ? Superblock.StateValid : (ushort)0;
+            sb.UpdateChecksum();
             sb.Write(sbBytes);
             var sbOffset = group == 0 ? Superblock.PrimaryOffset : layout.Start * _bs;
             _target.Write(sbOffset, sbBytes);
@@ -965,6 +1112,19 @@ internal sealed class BuildRun
         {
             compat |= CompatFeatures.HasJournal;
         }
+        var incompat = IncompatFeatures.FileType;
+        var roCompat = RoCompatFeatures.SparseSuper | RoCompatFeatures.LargeFile;
+        if (_g.HasExtents)
+        {
+            var f = _g.Features;
+            incompat |= IncompatFeatures.Extents;
+            incompat |= f.HasFlag(Ext4Features.SixtyFourBit) ? IncompatFeatures.SixtyFourBit : 0;
+            incompat |= f.HasFlag(Ext4Features.FlexBg) ? IncompatFeatures.FlexBg : 0;
+            roCompat |= f.HasFlag(Ext4Features.HugeFile) ? RoCompatFeatures.HugeFile : 0;
+            roCompat |= f.HasFlag(Ext4Features.DirNlink) ? RoCompatFeatures.DirNlink : 0;
+            roCompat |= f.HasFlag(Ext4Features.ExtraIsize) && _g.InodeSize > Inode.BaseSize ? RoCompatFeatures.ExtraIsize : 0;
+            roCompat |= f.HasFlag(Ext4Features.MetadataCsum) ? RoCompatFeatures.MetadataCsum : 0;
+        }
         var sb = new Superblock
         {
             InodesCount = (uint)_g.InodesCount,
@@ -985,8 +1145,8 @@ internal sealed class BuildRun
             FirstInode = ExtGeometry.FirstInode,
             InodeSize = (ushort)_g.InodeSize,
             FeatureCompat = compat,
-            FeatureIncompat = IncompatFeatures.FileType,
-            FeatureRoCompat = RoCompatFeatures.SparseSuper | RoCompatFeatures.LargeFile,
+            FeatureIncompat = incompat,
+            FeatureRoCompat = roCompat,
             Uuid = uuid,
             HashSeed = seed,
             ReservedGdtBlocks = (ushort)_g.ReservedGdtBlocks,
@@ -996,6 +1156,18 @@ internal sealed class BuildRun
             OverheadClusters = (uint)_g.OverheadBlocks,
         };
         sb.LogClusterSize = sb.LogBlockSize;
+        if (_g.Is64Bit)
+        {
+            sb.DescriptorSizeField = (ushort)_g.DescriptorSize;
+        }
+        if (_g.FlexGroupSize > 0)
+        {
+            sb.LogGroupsPerFlex = (byte)System.Numerics.BitOperations.Log2((uint)_g.FlexGroupSize);
+        }
+        if (_g.HasMetadataChecksums)
+        {
+            sb.ChecksumType = Superblock.ChecksumTypeCrc32c;
+        }
         sb.WriteTime = _buildTime.Seconds;
         sb.LastCheck = _buildTime.Seconds;
         sb.MkfsTime = _buildTime.Seconds;

@@ -33,14 +33,22 @@ internal sealed class DirectoryLayout
     private readonly int _leafCount;
     private readonly int _interiorCount;
     private readonly DirectoryHashVersion _storedHashVersion;
+    private readonly uint? _checksumSeed;
+    private readonly int _area; // bytes of a leaf block that hold entries (the block less the checksum tail)
+    private readonly int _dxTail; // bytes an index node keeps for its dx_tail
 
     /// <param name="children">The entries, without '.' and '..'.</param>
     /// <param name="minimumBlocks">Pad a linear directory to this many blocks (lost+found).</param>
     /// <param name="allowIndex">False keeps the directory linear whatever its size (lost+found, which e2fsck never re-indexes).</param>
+    /// <param name="checksumSeed">With metadata_csum: the filesystem's checksum seed. Every leaf block then ends in a
+    /// 12-byte tail with its crc32c and every index node in a dx_tail (ext4_dirblock_csum, ext4_dx_csum).</param>
     public DirectoryLayout(uint self, uint parent, List<DirectoryChild> children, int blockSize, int minimumBlocks, bool allowIndex,
-        DirectoryHashVersion storedHashVersion, uint superblockFlags, byte[] hashSeed, string path)
+        DirectoryHashVersion storedHashVersion, uint superblockFlags, byte[] hashSeed, string path, uint? checksumSeed = null)
     {
         _blockSize = blockSize;
+        _checksumSeed = checksumSeed;
+        _area = checksumSeed != null ? blockSize - DirectoryBlockTail.Size : blockSize;
+        _dxTail = checksumSeed != null ? DxNodeChecksum.TailSize : 0;
         _self = self;
         _parent = parent;
         _minimumBlocks = Math.Max(1, minimumBlocks);
@@ -49,7 +57,7 @@ internal sealed class DirectoryLayout
         children.Sort((a, b) => a.Name.AsSpan().SequenceCompareTo(b.Name));
         _children = children.ToArray();
 
-        var linearStarts = PackLinear(_children, blockSize, firstBlockUsed: 2 * DotLength, fill: blockSize);
+        var linearStarts = PackLinear(_children, _area, firstBlockUsed: 2 * DotLength, fill: _area);
         if (!allowIndex || linearStarts.Count < 3)
         {
             IsIndexed = false;
@@ -81,8 +89,8 @@ internal sealed class DirectoryLayout
             _children[i] = keyed[i].Child;
         }
 
-        var fill = blockSize - blockSize * SlackPercent / 100;
-        var leafStarts = PackLinear(_children, blockSize, firstBlockUsed: 0, fill: fill);
+        var fill = _area - blockSize * SlackPercent / 100;
+        var leafStarts = PackLinear(_children, _area, firstBlockUsed: 0, fill: fill);
         _leafCount = leafStarts.Count;
         _blockStarts = leafStarts.ToArray();
         _leafHashes = new uint[_leafCount];
@@ -110,7 +118,7 @@ internal sealed class DirectoryLayout
             if (_interiorCount > RootLimit)
             {
                 throw new ImageToolsException(ErrorKind.DoesNotFit,
-                    $"{path}: a directory of {_children.Length} entries needs {_leafCount} index leaves; an ext2/ext3 htree of two levels holds at most {RootLimit * InteriorLimit} (split the directory or use a larger block size)");
+                    $"{path}: a directory of {_children.Length} entries needs {_leafCount} index leaves; an htree of two levels without large_dir holds at most {RootLimit * InteriorLimit} (split the directory or use a larger block size)");
             }
         }
         BlockCount = 1 + _leafCount + _interiorCount;
@@ -122,9 +130,9 @@ internal sealed class DirectoryLayout
 
     public byte IndirectLevels { get; }
 
-    private int RootLimit => (_blockSize - (DxRootInfo.Offset + DxRootInfo.Size)) / DxEntry.Size;
+    private int RootLimit => (_blockSize - (DxRootInfo.Offset + DxRootInfo.Size) - _dxTail) / DxEntry.Size;
 
-    private int InteriorLimit => (_blockSize - 8) / DxEntry.Size;
+    private int InteriorLimit => (_blockSize - 8 - _dxTail) / DxEntry.Size;
 
     /// <summary>
     /// Greedy packing: returns the index of the first child of every block. The first block starts
@@ -151,8 +159,31 @@ internal sealed class DirectoryLayout
         return starts;
     }
 
-    /// <summary>Writes logical block <paramref name="logical"/> of the directory into <paramref name="block"/> (bs bytes).</summary>
+    /// <summary>Writes logical block <paramref name="logical"/> of the directory into <paramref name="block"/> (bs bytes), checksums included.</summary>
     public void WriteBlock(int logical, Span<byte> block)
+    {
+        WriteContent(logical, block);
+        if (_checksumSeed is not uint seed)
+        {
+            return;
+        }
+        var isIndexNode = IsIndexed && (logical == 0 || logical > _leafCount);
+        if (isIndexNode)
+        {
+            var countOffset = logical == 0 ? DxRootInfo.Offset + DxRootInfo.Size : 8;
+            var limit = logical == 0 ? RootLimit : InteriorLimit;
+            var tail = block.Slice(countOffset + limit * DxEntry.Size, DxNodeChecksum.TailSize);
+            tail.Clear();
+            BinaryPrimitives.WriteUInt32LittleEndian(tail[4..], DxNodeChecksum.Compute(seed, _self, 0, block, countOffset));
+        }
+        else
+        {
+            new DirectoryBlockTail(0).Write(block);
+            new DirectoryBlockTail(DirectoryBlockTail.Compute(seed, _self, 0, block)).Write(block);
+        }
+    }
+
+    private void WriteContent(int logical, Span<byte> block)
     {
         block.Clear();
         if (!IsIndexed)
@@ -160,13 +191,13 @@ internal sealed class DirectoryLayout
             if (logical >= _blockStarts.Length)
             {
                 // Padding block (lost+found): one empty entry spanning the block.
-                new DirectoryEntry(0, _blockSize, DirectoryEntryType.Unknown, Array.Empty<byte>()).Write(block, _blockSize);
+                new DirectoryEntry(0, _area, DirectoryEntryType.Unknown, Array.Empty<byte>()).Write(block, _blockSize);
                 return;
             }
             var offset = 0;
             if (logical == 0)
             {
-                offset = WriteDots(block, dotDotLength: _children.Length == 0 ? _blockSize - DotLength : DotLength);
+                offset = WriteDots(block, dotDotLength: _children.Length == 0 ? _area - DotLength : DotLength);
             }
             WriteEntries(block, offset, LinearRange(logical));
             return;
@@ -205,14 +236,14 @@ internal sealed class DirectoryLayout
         {
             if (offset == 0)
             {
-                new DirectoryEntry(0, _blockSize, DirectoryEntryType.Unknown, Array.Empty<byte>()).Write(block, _blockSize);
+                new DirectoryEntry(0, _area, DirectoryEntryType.Unknown, Array.Empty<byte>()).Write(block, _blockSize);
             }
             return;
         }
         for (var i = range.Start; i < range.End; i++)
         {
             var c = _children[i];
-            var len = i == range.End - 1 ? _blockSize - offset : DirectoryEntry.MinimumLength(c.Name.Length);
+            var len = i == range.End - 1 ? _area - offset : DirectoryEntry.MinimumLength(c.Name.Length);
             new DirectoryEntry(c.Inode, len, c.Type, c.Name).Write(block[offset..], _blockSize);
             offset += len;
         }

@@ -7,16 +7,92 @@ public enum ExtFilesystemType
     Ext2,
     /// <summary>ext2 plus an internal jbd2 journal in inode 8 (has_journal).</summary>
     Ext3,
+    /// <summary>
+    /// ext4 with the features <c>mke2fs -t ext4</c> of e2fsprogs 1.47 enables: extents, 64bit, flex_bg,
+    /// huge_file, dir_nlink, extra_isize and metadata_csum on top of ext3's (see <see cref="Ext4Features"/>).
+    /// </summary>
+    Ext4,
 }
 
 /// <summary>
-/// What to build. Everything left null is chosen the way <c>mke2fs -t ext2|ext3</c> chooses it
+/// The ext4 features a caller may turn off (mke2fs <c>-O ^name</c>); all are on by default, as in
+/// mke2fs.conf's ext4 entry. <see cref="ExtFeatureEdits"/> parses mke2fs' feature strings.
+/// </summary>
+[Flags]
+public enum Ext4Features
+{
+    None = 0,
+    HasJournal = 1 << 0,
+    MetadataCsum = 1 << 1,
+    SixtyFourBit = 1 << 2,
+    FlexBg = 1 << 3,
+    HugeFile = 1 << 4,
+    DirNlink = 1 << 5,
+    ExtraIsize = 1 << 6,
+    Default = HasJournal | MetadataCsum | SixtyFourBit | FlexBg | HugeFile | DirNlink | ExtraIsize,
+}
+
+/// <summary>Parses mke2fs' <c>-O</c> lists ("^metadata_csum,^64bit") against the ext4 default set.</summary>
+public static class ExtFeatureEdits
+{
+    private static readonly (string Name, Ext4Features Flag)[] Editable =
+    {
+        ("has_journal", Ext4Features.HasJournal), ("metadata_csum", Ext4Features.MetadataCsum),
+        ("64bit", Ext4Features.SixtyFourBit), ("flex_bg", Ext4Features.FlexBg), ("huge_file", Ext4Features.HugeFile),
+        ("dir_nlink", Ext4Features.DirNlink), ("extra_isize", Ext4Features.ExtraIsize),
+    };
+
+    /// <summary>Features that are always on and may be named without ^ (mke2fs accepts them; they change nothing).</summary>
+    private static readonly string[] Fixed =
+    {
+        "ext_attr", "resize_inode", "dir_index", "filetype", "extent", "extents", "sparse_super", "large_file",
+    };
+
+    /// <summary>
+    /// Applies a comma- or space-separated list of feature names, each optionally prefixed by ^
+    /// (off) or + (on), to <paramref name="start"/>. An unknown name, or turning off a feature the
+    /// writer always uses, is an <see cref="ImageToolsException"/> naming it and listing what may be edited.
+    /// </summary>
+    public static Ext4Features Apply(Ext4Features start, string list)
+    {
+        var result = start;
+        foreach (var raw in list.Split([',', ' '], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var off = raw.StartsWith('^');
+            var name = raw.TrimStart('^', '+').ToLowerInvariant();
+            var match = Array.FindIndex(Editable, e => e.Name == name);
+            if (match >= 0)
+            {
+                result = off ? result & ~Editable[match].Flag : result | Editable[match].Flag;
+                continue;
+            }
+            if (Array.IndexOf(Fixed, name) >= 0)
+            {
+                if (off)
+                {
+                    throw new ImageToolsException(ErrorKind.InvalidArgument,
+                        $"feature '{name}' cannot be turned off: the writer always uses it (features that can be turned off: {string.Join(", ", Editable.Select(e => e.Name))})");
+                }
+                continue;
+            }
+            throw new ImageToolsException(ErrorKind.InvalidArgument,
+                $"unknown or unsupported filesystem feature '{raw}' (features that can be turned off with ^: {string.Join(", ", Editable.Select(e => e.Name))}; always on: {string.Join(", ", Fixed.Where(f => f != "extents"))})");
+        }
+        return result;
+    }
+}
+
+/// <summary>
+/// What to build. Everything left null is chosen the way <c>mke2fs -t ext2|ext3|ext4</c> chooses it
 /// (docs/ext-writer.md explains each rule); <see cref="SizeBytes"/> null means "fit the content
 /// with headroom".
 /// </summary>
 public sealed record ExtFilesystemOptions
 {
-    public ExtFilesystemType Type { get; init; } = ExtFilesystemType.Ext3;
+    public ExtFilesystemType Type { get; init; } = ExtFilesystemType.Ext4;
+
+    /// <summary>ext4 only: which of its default features are on (<c>-O ^metadata_csum</c> and the like).</summary>
+    public Ext4Features Features { get; init; } = Ext4Features.Default;
 
     /// <summary>Filesystem size in bytes; null: computed from the content (docs/ext-writer.md "Default size").</summary>
     public long? SizeBytes { get; init; }

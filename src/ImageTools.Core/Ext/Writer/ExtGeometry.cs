@@ -64,22 +64,82 @@ public sealed class ExtGeometry
 
     public IReadOnlyList<GroupLayout> Groups { get; private init; } = Array.Empty<GroupLayout>();
 
+    /// <summary>
+    /// Every block taken by fixed metadata (superblock copies, descriptor tables, reserved GDT blocks,
+    /// bitmaps, inode tables), as sorted, merged runs. Without flex_bg each group's run is its prefix;
+    /// with flex_bg the bitmaps and inode tables of 16 groups sit together in the first of them.
+    /// </summary>
+    public IReadOnlyList<(long Start, long Count)> MetadataExtents { get; private init; } = Array.Empty<(long, long)>();
+
+    /// <summary>The ext4 features in use (<see cref="Ext4Features.HasJournal"/> alone for ext3, none for ext2).</summary>
+    public Ext4Features Features { get; private init; }
+
+    /// <summary>Files and directories are mapped by extents (ext4), else by block maps.</summary>
+    public bool HasExtents => Type == ExtFilesystemType.Ext4;
+
+    public bool Is64Bit => Features.HasFlag(Ext4Features.SixtyFourBit);
+
+    public bool HasMetadataChecksums => Features.HasFlag(Ext4Features.MetadataCsum);
+
+    /// <summary>Groups per flex group (16, as mke2fs' default), or 0 without flex_bg.</summary>
+    public int FlexGroupSize => Features.HasFlag(Ext4Features.FlexBg) ? 16 : 0;
+
+    /// <summary>Group descriptor size: 64 bytes with 64bit, else 32.</summary>
+    public int DescriptorSize => Is64Bit ? GroupDescriptor.Size64 : GroupDescriptor.Size32;
+
     /// <summary>Addresses per indirect block (bs / 4).</summary>
     public int AddressesPerBlock => BlockSize / 4;
 
     public bool HasJournal => JournalBlocks > 0;
 
+    /// <summary>Mapping blocks of the (contiguous) journal: its extent tree, or its indirect blocks.</summary>
+    public long JournalMappingBlocks => HasExtents
+        ? ExtentMapBuilder.TreeBlocks((JournalBlocks + ExtentLeaf.MaxInitializedLength - 1) / ExtentLeaf.MaxInitializedLength, BlockSize)
+        : MappingBlocksForDense(JournalBlocks, AddressesPerBlock);
+
     /// <summary>Bytes the filesystem occupies.</summary>
     public long SizeBytes => BlocksCount * BlockSize;
 
-    /// <summary>Descriptors in one GDT block (32-byte descriptors, no 64bit).</summary>
-    public int DescriptorsPerBlock => BlockSize / GroupDescriptor.Size32;
+    /// <summary>Descriptors in one GDT block.</summary>
+    public int DescriptorsPerBlock => BlockSize / DescriptorSize;
 
     /// <summary>
     /// s_overhead_clusters as mke2fs 1.47 records it: the blocks used by superblocks, descriptor
     /// tables (with reserved GDT), bitmaps and inode tables, plus the journal and s_first_data_block.
     /// </summary>
-    public long OverheadBlocks => Groups.Sum(g => g.MetadataBlocks) + JournalBlocks + FirstDataBlock;
+    public long OverheadBlocks => MetadataExtents.Sum(e => e.Count) + JournalBlocks + FirstDataBlock;
+
+    /// <summary>Fixed-metadata blocks in [<paramref name="from"/>, <paramref name="to"/>).</summary>
+    public long MetadataBlocksBetween(long from, long to)
+    {
+        long total = 0;
+        for (var i = FirstExtentEndingAfter(from); i < MetadataExtents.Count && MetadataExtents[i].Start < to; i++)
+        {
+            var (s, c) = MetadataExtents[i];
+            total += Math.Min(s + c, to) - Math.Max(s, from);
+        }
+        return total;
+    }
+
+    /// <summary>Index of the first metadata run that ends after <paramref name="block"/> (binary search).</summary>
+    public int FirstExtentEndingAfter(long block)
+    {
+        int lo = 0, hi = MetadataExtents.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            var (s, c) = MetadataExtents[mid];
+            if (s + c <= block)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid;
+            }
+        }
+        return lo;
+    }
 
     /// <summary>Superblock copies live in groups 0, 1 and the powers of 3, 5 and 7 (sparse_super, §1.5).</summary>
     public static bool GroupHasSuperblock(long group)
@@ -161,6 +221,15 @@ public sealed class ExtGeometry
         {
             throw new ImageToolsException(ErrorKind.InvalidArgument, $"block size {bs} is not supported (use 1024, 2048 or 4096)");
         }
+        var features = options.Type switch
+        {
+            ExtFilesystemType.Ext2 => Ext4Features.None,
+            ExtFilesystemType.Ext3 => Ext4Features.HasJournal,
+            _ => options.Features,
+        };
+        var descSize = features.HasFlag(Ext4Features.SixtyFourBit) ? GroupDescriptor.Size64 : GroupDescriptor.Size32;
+        var flexSize = features.HasFlag(Ext4Features.FlexBg) ? 16 : 0;
+        var typeName = options.Type.ToString().ToLowerInvariant();
         var isz = options.InodeSize;
         if (isz is not (128 or 256 or 512 or 1024) || isz > bs)
         {
@@ -180,7 +249,7 @@ public sealed class ExtGeometry
         if (requestedBlocks > uint.MaxValue)
         {
             throw new ImageToolsException(ErrorKind.InvalidArgument,
-                $"{sizeBytes} bytes is {requestedBlocks} blocks of {bs} bytes; ext2/ext3 without 64bit holds at most 2^32 - 1 blocks ({(long)uint.MaxValue * bs / (1L << 30)} GiB at this block size)");
+                $"{sizeBytes} bytes is {requestedBlocks} blocks of {bs} bytes; the writer holds at most 2^32 - 1 blocks ({(long)uint.MaxValue * bs / (1L << 30)} GiB at this block size)");
         }
         long firstDataBlock = bs == 1024 ? 1 : 0;
         if (requestedBlocks < 64)
@@ -219,7 +288,7 @@ public sealed class ExtGeometry
         var blocks = requestedBlocks;
         var reservedBlocks = reservedBlocksParam;
         var bpg = BitsPerBlock(bs);
-        var descPerBlock = bs / GroupDescriptor.Size32;
+        var descPerBlock = bs / descSize;
         var maxInodesPerGroup = 65536 - bs / isz; // EXT2_MAX_INODES_PER_GROUP
 
         while (true)
@@ -273,7 +342,7 @@ public sealed class ExtGeometry
             if (rsvGdt + descBlocks > bpg * 3 / 4)
             {
                 throw new ImageToolsException(ErrorKind.InvalidArgument,
-                    $"{blocks} blocks of {bs} bytes need {descBlocks} descriptor blocks per backup, more than an ext2/ext3 group can hold without meta_bg; use a larger block size");
+                    $"{blocks} blocks of {bs} bytes need {descBlocks} descriptor blocks per backup, more than a {typeName} group can hold without meta_bg; use a larger block size");
             }
             var fullOverhead = 3L + itb + rsvGdt + descBlocks;
             if (fullOverhead > bpg)
@@ -300,23 +369,33 @@ public sealed class ExtGeometry
             }
 
             var layouts = new GroupLayout[groups];
-            for (var g = 0; g < groups; g++)
+            List<(long Start, long Count)> extents;
+            if (flexSize == 0)
             {
-                var start = firstDataBlock + g * bpg;
-                var count = Math.Min(bpg, blocks - start);
-                var hasSuper = GroupHasSuperblock(g);
-                var cursor = start + (hasSuper ? 1 + descBlocks + rsvGdt : 0);
-                layouts[g] = new GroupLayout(start, count, hasSuper, cursor, cursor + 1, cursor + 2, cursor + 2 + itb);
+                extents = new List<(long, long)>((int)groups);
+                for (var g = 0; g < groups; g++)
+                {
+                    var start = firstDataBlock + g * bpg;
+                    var count = Math.Min(bpg, blocks - start);
+                    var hasSuper = GroupHasSuperblock(g);
+                    var cursor = start + (hasSuper ? 1 + descBlocks + rsvGdt : 0);
+                    layouts[g] = new GroupLayout(start, count, hasSuper, cursor, cursor + 1, cursor + 2, cursor + 2 + itb);
+                    extents.Add((start, cursor + 2 + itb - start));
+                }
+            }
+            else
+            {
+                extents = FlexLayout.Place(layouts, blocks, firstDataBlock, bpg, descBlocks, rsvGdt, itb, flexSize);
             }
 
             var journal = 0;
-            if (options.Type == ExtFilesystemType.Ext3)
+            if (features.HasFlag(Ext4Features.HasJournal))
             {
                 journal = DefaultJournalBlocks(blocks);
                 if (journal < 0)
                 {
                     throw new ImageToolsException(ErrorKind.DoesNotFit,
-                        $"an ext3 journal needs a filesystem of at least 2048 blocks; {blocks} blocks of {bs} bytes is too small (use --type ext2 or a larger size)");
+                        $"a journal needs a filesystem of at least 2048 blocks; {blocks} blocks of {bs} bytes is too small (use --type ext2, -O ^has_journal or a larger size)");
                 }
             }
 
@@ -338,6 +417,8 @@ public sealed class ExtGeometry
                 SizeClass = sizeClass,
                 BytesPerInode = ratio,
                 Groups = layouts,
+                MetadataExtents = extents,
+                Features = features,
             };
         }
     }

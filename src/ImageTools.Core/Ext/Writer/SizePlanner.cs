@@ -196,7 +196,7 @@ internal static class SizePlanner
 
     /// <summary>Blocks available for data once the fixed metadata and the journal are placed.</summary>
     public static long DataCapacity(ExtGeometry g) =>
-        g.Groups.Sum(l => l.End - l.DataStart) - g.JournalBlocks - ExtGeometry.MappingBlocksForDense(g.JournalBlocks, g.AddressesPerBlock);
+        g.BlocksCount - g.FirstDataBlock - g.MetadataExtents.Sum(e => e.Count) - g.JournalBlocks - g.JournalMappingBlocks;
 
     /// <summary>
     /// The default size rule (docs/ext-writer.md): the smallest whole number of MiB whose filesystem

@@ -22,6 +22,9 @@ public sealed class MutationRobustnessTests(ITestOutputHelper output)
         { "ext3", 1024, true }, { "ext3", 4096, true },
         { "ext4", 1024, true }, { "ext4", 4096, true },
         { "ext4", 1024, false }, { "ext4", 4096, false },
+        // ext4 as our writer makes it (flex_bg tables, extent trees, checksummed htree and xattr blocks).
+        { "ours-ext4", 1024, true }, { "ours-ext4", 4096, true },
+        { "ours-ext4", 1024, false }, { "ours-ext4", 4096, false },
     };
 
     private static readonly object Gate = new();
@@ -39,7 +42,19 @@ public sealed class MutationRobustnessTests(ITestOutputHelper output)
             _folder ??= new TempDirectory("imagetools-mutation-");
             _tree ??= ExtImages.BuildSmallTree(Path.Combine(_folder.Path, "tree"));
             image = Path.Combine(_folder.Path, $"{fsType}-{blockSize}.img");
-            if (!File.Exists(image))
+            if (!File.Exists(image) && fsType.StartsWith("ours-", StringComparison.Ordinal))
+            {
+                var writerOptions = new ImageTools.Core.Ext.Writer.ExtFilesystemOptions
+                {
+                    Type = ImageTools.Core.Ext.Writer.ExtFilesystemType.Ext4,
+                    BlockSize = blockSize,
+                    SizeBytes = blockSize == 1024 ? 4L << 20 : 12L << 20,
+                    SourceDateEpoch = 1_700_000_000,
+                };
+                new ImageTools.Core.Ext.Writer.ExtFilesystemBuilder(writerOptions)
+                    .BuildImageFile(new ImageTools.Core.Ext.Sources.DirectoryTreeSource(_tree), image, TestContext.Current.CancellationToken);
+            }
+            else if (!File.Exists(image))
             {
                 ExtImages.Make(image, fsType, blockSize, _tree, blockSize == 1024 ? "4M" : "12M");
             }
@@ -53,7 +68,7 @@ public sealed class MutationRobustnessTests(ITestOutputHelper output)
         Robustness.Check(() => new MemoryStream(pristine, writable: false), "pristine", TimeSpan.FromSeconds(30), options).Error.Should().BeNull();
 
         // A fixed seed per image (HashCode is randomised per process, so it is not used here).
-        var seed = (fsType[^1] - '0') * 100_000 + blockSize * 10 + (verifyChecksums ? 1 : 0);
+        var seed = (fsType[^1] - '0') * 100_000 + blockSize * 10 + (verifyChecksums ? 1 : 0) + (fsType.StartsWith("ours-", StringComparison.Ordinal) ? 7 : 0);
         var live = LiveBytes(pristine, metadata, blockSize);
         var random = new Random(seed);
         var bytes = (byte[])pristine.Clone();
