@@ -12,5 +12,6 @@ internal static class CommandRegistry
         yield return Commands.ExtractCommand.Create();
         yield return Commands.ExportCommand.Create();
         yield return Commands.ScrubCommand.Create();
+        yield return Commands.BootTestCommand.Create();
     }
 }
