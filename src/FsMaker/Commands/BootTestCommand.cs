@@ -150,7 +150,7 @@ internal static class BootTestCommand
 
     private static void WriteJson(BootTestReport report, Stream output)
     {
-        using var json = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
+        using var json = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         json.WriteStartObject();
         json.WriteString("image", report.Image);
         json.WriteString("architecture", BootNames.Of(report.Architecture));
