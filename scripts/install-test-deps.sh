@@ -35,6 +35,8 @@ packages=(
   openssl          # openssl passwd -6: checks the hash the first-boot script writes
   dash             # sh -n of the first-boot script with Debian's /bin/sh
   whois            # mkpasswd: yescrypt hashes made by libxcrypt, checked against fsmaker customize --root-password
+  ovmf             # UEFI and Secure Boot firmware for fsmaker boot-test
+  grub-efi-amd64-bin mtools  # the standard-tools UEFI disk boot-test boots (grub-mkimage -O x86_64-efi, mcopy)
 )
 
 # Package names given as arguments replace the list (scripts/demo.sh installs only what the demo needs).

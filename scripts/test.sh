@@ -9,6 +9,7 @@ bash scripts/install-test-deps.sh
 if [ -x scripts/fetch-fixtures.sh ]; then
   bash scripts/fetch-fixtures.sh
 fi
+bash scripts/fetch-schemas.sh
 
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT

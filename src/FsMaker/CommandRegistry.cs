@@ -13,5 +13,7 @@ internal static class CommandRegistry
         yield return Commands.ExportCommand.Create();
         yield return Commands.ScrubCommand.Create();
         yield return Commands.CustomizeCommand.Create();
+        yield return Commands.BootTestCommand.Create();
+        yield return Commands.SbomCommand.Create();
     }
 }

@@ -21,6 +21,12 @@ public static class ExitCodes
     public const int DeviceBusy = 10;
     public const int ChecksumMismatch = 11;
     public const int NotFound = 12;
+
+    /// <summary>boot-test: a boot failed (panic, emergency mode, GRUB error, no bootable device, QEMU ended).</summary>
+    public const int BootFailed = 13;
+
+    /// <summary>boot-test: the expected console text did not appear within --timeout.</summary>
+    public const int BootTimedOut = 14;
     public const int InternalError = 70;
     public const int Cancelled = 130;
 

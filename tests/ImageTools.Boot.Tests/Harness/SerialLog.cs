@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.RegularExpressions;
 
 namespace ImageTools.Boot.Tests.Harness;
@@ -37,25 +36,8 @@ public static partial class SerialLog
     [GeneratedRegex(@"^IMAGETOOLS-MARKER: (.*)$", RegexOptions.Multiline)]
     private static partial Regex MarkerLineRegex();
 
-    // CSI sequences (ESC [ params intermediates final), two-character ESC sequences and charset selections.
-    [GeneratedRegex(@"\x1B\[[0-9;?]*[ -/]*[@-~]|\x1B[()][0-9A-Za-z]|\x1B[@-Z\\-_=>78]")]
-    private static partial Regex EscapeSequenceRegex();
-
-    /// <summary>The log's bytes as text without CR, escape sequences or other control characters (tab and newline kept).</summary>
-    public static string Clean(ReadOnlySpan<byte> raw)
-    {
-        var text = Encoding.Latin1.GetString(raw);
-        text = EscapeSequenceRegex().Replace(text, "");
-        var clean = new StringBuilder(text.Length);
-        foreach (var c in text)
-        {
-            if (c == '\n' || c == '\t' || (c >= ' ' && c != '\x7F'))
-            {
-                clean.Append(c);
-            }
-        }
-        return clean.ToString();
-    }
+    /// <summary>The log's bytes as text without CR, escape sequences or other control characters: the product's own cleaning.</summary>
+    public static string Clean(ReadOnlySpan<byte> raw) => ImageTools.Core.BootTesting.ConsoleText.Clean(raw);
 
     /// <summary>The marker's content, if the marker line is complete (ends with a newline) in the cleaned log.</summary>
     public static string? FindMarker(string cleanLog)
