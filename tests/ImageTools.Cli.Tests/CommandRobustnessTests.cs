@@ -57,6 +57,7 @@ public sealed class CommandRobustnessTests(ITestOutputHelper output) : IDisposab
 
     [Theory]
     [InlineData(1)]
+    [InlineData(2)]
     [InlineData(3)]
     public void Mutated_ext_image_through_every_command(int seed)
     {
@@ -112,6 +113,7 @@ public sealed class CommandRobustnessTests(ITestOutputHelper output) : IDisposab
     [Theory]
     [InlineData("gzip", 1)]
     [InlineData("gzip", 2)]
+    [InlineData("zstd", 1)]
     [InlineData("xz", 1)]
     public void Mutated_compressed_stream_through_every_reader(string tool, int seed)
     {
