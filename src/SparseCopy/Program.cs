@@ -58,6 +58,12 @@ namespace ImageTools.SparseCopy
                 Console.Error.WriteLine("sparsecopy: out of memory");
                 return ExitCodes.OutOfMemory;
             }
+            catch (InvalidDataException e)
+            {
+                // A decompressor's verdict reaching a reader that does not wrap it (the partition table of a compressed SOURCE).
+                Console.Error.WriteLine($"sparsecopy: {parsed.Source}: corrupt compressed data: {e.Message}");
+                return ExitCodes.CorruptInput;
+            }
             catch (OperationCanceledException) when (interruption.Token.IsCancellationRequested)
             {
                 Console.Error.WriteLine("sparsecopy: interrupted");

@@ -78,7 +78,22 @@ public static class Compression
             return compressed;
         }
         var raw = new ReadErrorMarkingStream(compressed);
-        Stream decompressor = format switch
+        Stream decompressor;
+        try
+        {
+            decompressor = CreateDecompressor(raw, format);
+        }
+        catch (Exception e) when (e is not IOException and not OperationCanceledException and not OutOfMemoryException and not InvalidDataException)
+        {
+            // Some decoders read and check their first block when created (bzip2's Huffman tables).
+            throw new InvalidDataException($"{NameOf(format)} data is damaged: {e.Message}", e);
+        }
+        return new CheckedDecompressionStream(decompressor, NameOf(format));
+    }
+
+    private static Stream CreateDecompressor(Stream raw, CompressionFormat format)
+    {
+        return format switch
         {
             CompressionFormat.Gzip => new GzipDecompressionStream(raw),
             CompressionFormat.Zstd => new ZstdSharp.DecompressionStream(raw, leaveOpen: false),
@@ -86,7 +101,6 @@ public static class Compression
             CompressionFormat.Bzip2 => BZip2Stream.Create(raw, SharpCompress.Compressors.CompressionMode.Decompress, decompressConcatenated: true, leaveOpen: false, tolerateTruncatedStream: false),
             _ => throw new ArgumentOutOfRangeException(nameof(format)),
         };
-        return new CheckedDecompressionStream(decompressor, NameOf(format));
     }
 
     /// <summary>

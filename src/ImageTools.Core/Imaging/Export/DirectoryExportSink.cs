@@ -201,7 +201,16 @@ public sealed class DirectoryExportSink : IExportSink
         Exclusive(path);
         using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
         {
-            output.SetLength(entry.Size);
+            try
+            {
+                output.SetLength(entry.Size);
+            }
+            catch (ArgumentOutOfRangeException e)
+            {
+                // EFBIG: a size (often a damaged one) past the largest file the destination's filesystem allows.
+                throw new ImageToolsException(ErrorKind.WriteFailed,
+                    $"{path}: cannot make a file of {entry.Size} bytes: past the largest file the destination's filesystem allows", e) { Path = path };
+            }
             if (entry.Size > 0)
             {
                 using var input = entry.Content!.OpenRead();
