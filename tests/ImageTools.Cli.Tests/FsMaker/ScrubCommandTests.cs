@@ -247,7 +247,7 @@ public sealed class ScrubCommandTests(DirtyTreeFixture dirty) : IClassFixture<Di
         RequireGrub();
         var list = Cli.FsMaker("scrub", "--list");
         list.ExitCode.Should().Be(0, list.ToString());
-        foreach (var name in new[] { "remove", "tmp", "package-cache", "logs", "login-records", "histories", "ssh-hostkeys", "machine-id", "passwords", "journal", "free-space", "first-boot" })
+        foreach (var name in new[] { "remove", "tmp", "package-cache", "logs", "login-records", "histories", "ssh-hostkeys", "machine-id", "random-seed", "credential-secret", "dhcp-client-state", "cloud-init", "udev-persistent-net", "net-hwaddr", "crash-data", "cron-spool", "mail-spool", "passwords", "journal", "free-space", "first-boot" })
         {
             list.StdOut.Should().MatchRegex($"(?m)^{System.Text.RegularExpressions.Regex.Escape(name)} ");
         }
