@@ -28,6 +28,7 @@ packages=(
   systemd          # systemd-analyze verify: judge of the first-boot unit (fsmaker scrub --first-boot)
   openssl          # openssl passwd -6: checks the hash the first-boot script writes
   dash             # sh -n of the first-boot script with Debian's /bin/sh
+  mmdebstrap       # scripts/fetch-debian-root.sh: the real Debian root of the boot tests (issue 17)
 )
 
 # Package names given as arguments replace the list (scripts/demo.sh installs only what the demo needs).
