@@ -37,6 +37,7 @@ packages=(
   whois            # mkpasswd: yescrypt hashes made by libxcrypt, checked against fsmaker customize --root-password
   ovmf             # UEFI and Secure Boot firmware for fsmaker boot-test
   grub-efi-amd64-bin mtools  # the standard-tools UEFI disk boot-test boots (grub-mkimage -O x86_64-efi, mcopy)
+  mmdebstrap       # scripts/fetch-debian-root.sh: the real Debian root of the boot tests (issue 17)
 )
 
 # Package names given as arguments replace the list (scripts/demo.sh installs only what the demo needs).

@@ -183,6 +183,9 @@ public sealed class DirtyRootTree
         new Random(42).NextBytes(binary);
         WriteBytes("/usr/bin/tool", binary);
         Run("chmod", "755", P("/usr/bin/tool"));
+        // What the first-boot script needs (stand-ins: only their presence is checked when it is installed).
+        Write("/usr/bin/curl", "#!/bin/sh\necho curl stand-in\n", "755");
+        Write("/usr/sbin/chpasswd", "#!/bin/sh\necho chpasswd stand-in\n", "755");
         using (var sparse = new FileStream(P("/var/lib/data.bin"), FileMode.Create))
         {
             sparse.Position = 3 * 1024 * 1024;

@@ -50,6 +50,12 @@ internal static class ScrubCommand
                     Console.Out.WriteLine($"{op.Name,-14} {(op.EnabledByDefault ? "default" : "on --remove"),-15} {op.Description}");
                 }
                 Console.Out.WriteLine($"{"first-boot",-14} {"on --first-boot",-15} install the first-boot script (initial password from the metadata service, new SSH host keys and machine-id)");
+                Console.Out.WriteLine();
+                Console.Out.WriteLine("virt-sysprep's Linux operations not covered here, and why (docs/hygiene.md has the whole comparison):");
+                foreach (var (names, why) in NotCovered)
+                {
+                    Console.Out.WriteLine($"  {names}: {why}");
+                }
                 return ExitCodes.Success;
             }
             var specification = parse.GetValue(image)
@@ -81,6 +87,19 @@ internal static class ScrubCommand
         })));
         return command;
     }
+
+    /// <summary>virt-sysprep operations that apply to Linux and are left out, with the reason (kept in step with docs/hygiene.md).</summary>
+    private static readonly (string Names, string Why)[] NotCovered =
+    [
+        ("abrt-data, pacct-log, puppet-data-log, samba-db-log, sssd-db-log", "their files are under /var/log or /var/crash (logs, crash-data); their databases outside /var/log are left: removing a service's state is the service owner's call"),
+        ("backup-files (*~, *.bak under /etc)", "left: an editor's backup may be the only copy of a configuration; use --remove '/etc/**/*~'"),
+        ("bash-history, utmp, logfiles, package-manager-cache, tmp-files, ssh-hostkeys, machine-id, passwd-backups", "covered as histories, login-records, logs, package-cache, tmp, ssh-hostkeys, machine-id, passwords"),
+        ("blkid-tab, lvm-system-devices, yum-uuid, rpm-db, smolt-uuid, rhn-systemid, rh-subscription-manager, ipa-client, kerberos-hostkeys", "left: distribution- or enrolment-specific; use --remove PATH for what your images hold"),
+        ("customize, script, user-account, ssh-userdir, ca-certificates, firewall-rules, kerberos-data, dovecot-data, dhcp-server-state", "left: not on by default in virt-sysprep either, or they change what the image does rather than what it remembers"),
+        ("net-hostname, net-nmconn", "left: the hostname and connection profiles are configuration the publisher chose; net-hwaddr removes what binds them to the builder's card"),
+        ("fs-uuids, lvm-uuids", "left: changing the root filesystem's UUID breaks root=UUID= in the boot configuration; fsmaker builds give each disk a new UUID (or one derived from SOURCE_DATE_EPOCH)"),
+        ("flag-reconfiguration", "left: not on by default in virt-sysprep; the first-boot script does the per-server setup"),
+    ];
 
     /// <summary>The first-boot settings from the options (shared with the build command's --first-boot).</summary>
     public static FirstBootOptions FirstBootFrom(string? url, string? user, string? init)

@@ -38,6 +38,48 @@ public sealed class ScrubContext
     /// <summary>The inode at a path, without following a last symbolic link; null when absent.</summary>
     public ExtInode? Lookup(string path) => Editor.Lookup(path);
 
+    /// <summary>
+    /// A file an operation owns (an account file: /etc/shadow...), following a symbolic link at its end inside
+    /// the image (never out of it: an absolute target starts at the image's root, '..' stops there). Returns the
+    /// regular file and the path it really has, or null when nothing is there. A link that leads nowhere or to
+    /// something that is not a regular file is an error: the operation cannot do its job, and saying "done" would
+    /// leave the secret in the image.
+    /// </summary>
+    public (string Path, ExtInode Inode)? OwnedFile(string path)
+    {
+        var inode = Lookup(path);
+        if (inode == null)
+        {
+            return null;
+        }
+        if (inode.IsRegularFile)
+        {
+            return (path, inode);
+        }
+        if (!inode.IsSymbolicLink)
+        {
+            throw new ImageToolsException(ErrorKind.CorruptImage,
+                $"{FileSystem.Name}: {path} is a {ExtFileSystem.DescribeType(inode.Type)}, not a regular file: the {Operation} operation cannot clean it; fix the image or leave the operation out") { Path = path };
+        }
+        var target = System.Text.Encoding.UTF8.GetString(FileSystem.ReadSymlinkTarget(inode));
+        (ExtInode Inode, string Path) resolved;
+        try
+        {
+            resolved = FileSystem.ResolveWithPath(path, followLast: true);
+        }
+        catch (ImageToolsException e) when (e.Kind == ErrorKind.NotFound)
+        {
+            throw new ImageToolsException(ErrorKind.CorruptImage,
+                $"{FileSystem.Name}: {path} is a symbolic link to '{target}', which does not exist in the image: the {Operation} operation cannot clean it; fix the link or leave the operation out") { Path = path };
+        }
+        if (!resolved.Inode.IsRegularFile)
+        {
+            throw new ImageToolsException(ErrorKind.CorruptImage,
+                $"{FileSystem.Name}: {path} is a symbolic link to '{target}' ({resolved.Path} in the image), a {ExtFileSystem.DescribeType(resolved.Inode.Type)}, not a regular file: the {Operation} operation cannot clean it") { Path = path };
+        }
+        return (resolved.Path, resolved.Inode);
+    }
+
     /// <summary>The directory at a path (following links inside the image), or null when there is none.</summary>
     public ExtInode? Directory(string path)
     {
@@ -104,8 +146,18 @@ public sealed class ScrubContext
         return true;
     }
 
+    /// <summary>Empties a file the operation owns, following a link to it inside the image (see <see cref="OwnedFile"/>).</summary>
+    public bool EmptyOwned(string path)
+    {
+        if (OwnedFile(path) is not { } owned)
+        {
+            return false;
+        }
+        return Empty(owned.Path, owned.Path == path ? null : $"through the link {path}");
+    }
+
     /// <summary>Empties a regular file (kept with its owner, mode and xattrs); false when absent, not a file, or already empty.</summary>
-    public bool Empty(string path)
+    public bool Empty(string path, string? why = null)
     {
         var inode = Lookup(path);
         if (inode is not { IsRegularFile: true } || inode.Size == 0 && inode.AllocatedBytes == 0)
@@ -113,7 +165,7 @@ public sealed class ScrubContext
             return false;
         }
         var size = Editor.Truncate(path);
-        Report(ScrubAction.Emptied, path, Size(size));
+        Report(ScrubAction.Emptied, path, why == null ? Size(size) : $"{Size(size)}; {why}");
         return true;
     }
 

@@ -145,6 +145,9 @@ internal static unsafe partial class FileMetadataNative
     public const int ENODATA = 61;
     public const int ENOTSUP = 95;
 
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    public static partial uint geteuid();
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int statx(int dirfd, string path, int flags, uint mask, byte* buffer);
 

@@ -49,6 +49,9 @@ public static partial class FileMetadataReader
     /// <summary>Whether owners, device numbers, inode identities and xattrs are available (Linux).</summary>
     public static bool IsComplete => OperatingSystem.IsLinux();
 
+    /// <summary>The effective user ID of this process (geteuid), or null where the OS has no such thing.</summary>
+    public static uint? EffectiveUserId => OperatingSystem.IsLinux() ? FileMetadataNative.geteuid() : null;
+
     /// <summary>The metadata of <paramref name="path"/> itself (a symlink is not followed).</summary>
     public static FileMetadata Get(string path) => OperatingSystem.IsLinux() ? LinuxGet(path) : PortableGet(path);
 

@@ -51,7 +51,7 @@ public sealed class ScrubCommandTests(DirtyTreeFixture dirty) : IClassFixture<Di
         var r = Cli.FsMaker(["-k", Kernel(), "--scrub", .. RemoveOptions(), root, disk]);
 
         r.ExitCode.Should().Be(0, r.ToString());
-        r.StdErr.Should().Contain("  scrub (remove, tmp, package-cache, logs, login-records, histories, ssh-hostkeys, machine-id, passwords, journal, free-space)\n")
+        r.StdErr.Should().Contain("  scrub (remove, tmp, package-cache, logs, login-records, histories, ssh-hostkeys, machine-id, random-seed, credential-secret, dhcp-client-state, cloud-init, udev-persistent-net, net-hwaddr, crash-data, cron-spool, mail-spool, passwords, journal, free-space)\n")
             .And.Contain("    passwords: rewrote /etc/shadow (accounts locked: root");
         if (rootHashBefore != null)
         {
@@ -247,7 +247,7 @@ public sealed class ScrubCommandTests(DirtyTreeFixture dirty) : IClassFixture<Di
         RequireGrub();
         var list = Cli.FsMaker("scrub", "--list");
         list.ExitCode.Should().Be(0, list.ToString());
-        foreach (var name in new[] { "remove", "tmp", "package-cache", "logs", "login-records", "histories", "ssh-hostkeys", "machine-id", "passwords", "journal", "free-space", "first-boot" })
+        foreach (var name in new[] { "remove", "tmp", "package-cache", "logs", "login-records", "histories", "ssh-hostkeys", "machine-id", "random-seed", "credential-secret", "dhcp-client-state", "cloud-init", "udev-persistent-net", "net-hwaddr", "crash-data", "cron-spool", "mail-spool", "passwords", "journal", "free-space", "first-boot" })
         {
             list.StdOut.Should().MatchRegex($"(?m)^{System.Text.RegularExpressions.Regex.Escape(name)} ");
         }

@@ -182,6 +182,12 @@ public sealed class FirstBootScriptTests
         run.ExitCode.Should().NotBe(0);
         run.StdOut.Should().Contain("attempt 1 of 3").And.Contain("attempt 3 of 3");
         run.StdOut.Should().Contain("FAILED: no password from").And.Contain("account root stays locked");
+        // Issue 17: the client's own reason reaches the log (busybox wget was run with -q, which hid a 404).
+        run.StdOut.Should().NotContain("())").And.NotContain("( )");
+        if (serviceUp)
+        {
+            run.StdOut.Should().Contain("404", "the HTTP status is shown");
+        }
         chroot.Read("/etc/shadow").Should().Be(Shadow, "the account is never left without a password");
         chroot.Exists(FirstBootPayload.StateDirectory + "/done").Should().BeFalse();
         chroot.Read("/etc/inittab").Should().Contain(FirstBootPayload.InittabLine, "it tries again at the next boot");
@@ -277,6 +283,39 @@ public sealed class FirstBootScriptTests
                 r.ExitCode.Should().Be(0, $"{shell} -n {Path.GetFileName(file)}: {r}");
             }
         }
+    }
+
+    [Fact]
+    public void Without_any_HTTP_client_the_reason_is_logged_not_taken_for_a_password()
+    {
+        using var service = new MetadataService("never-fetched");
+        using var chroot = new Chroot(Options(service.HostUrl), FirstBootInit.Busybox);
+        // No curl, no wget, no busybox to call wget through: the chroot's busybox is reached only as /bin/busybox.
+        File.Delete(Path.Combine(chroot.Root, "bin/wget"));
+        File.Move(Path.Combine(chroot.Root, "bin/busybox"), Path.Combine(chroot.Root, "bin/bb"));
+        foreach (var link in Directory.GetFiles(Path.Combine(chroot.Root, "bin")))
+        {
+            if (new FileInfo(link).LinkTarget == "busybox")
+            {
+                File.Delete(link);
+                File.CreateSymbolicLink(link, "bb");
+            }
+        }
+        var run = chroot.RunScript();
+        run.ExitCode.Should().NotBe(0);
+        // busybox sh may still offer its wget applet to `command -v`; either way the reason is the client's own
+        // words, never empty brackets and never taken for a password.
+        run.StdOut.Should().Contain("no answer from").And.MatchRegex(@"no answer from \S+ \((neither curl nor wget|.*wget.*No such file)");
+        chroot.Read("/etc/shadow").Should().Be(Shadow);
+    }
+
+    [Fact]
+    public void The_unit_runs_before_any_login_is_possible()
+    {
+        var unit = FirstBootPayload.Unit();
+        // Issue 17: ordered only before ssh, the serial getty offered a login before the password was set.
+        unit.Should().MatchRegex(@"(?m)^Before=.*\bsystemd-user-sessions\.service\b");
+        unit.Should().MatchRegex(@"(?m)^Before=.*\bssh\.service\b");
     }
 
     [Fact]

@@ -98,7 +98,7 @@ public sealed class ScrubTests
 
         ShouldBeCleanForE2fsck(image, $"after scrubbing {kind}");
         var after = Describe(image);
-        report.Operations.Should().Equal("remove", "tmp", "package-cache", "logs", "login-records", "histories", "ssh-hostkeys", "machine-id", "passwords", "journal", "free-space");
+        report.Operations.Should().Equal("remove", "tmp", "package-cache", "logs", "login-records", "histories", "ssh-hostkeys", "machine-id", "random-seed", "credential-secret", "dhcp-client-state", "cloud-init", "udev-persistent-net", "net-hwaddr", "crash-data", "cron-spool", "mail-spool", "passwords", "journal", "free-space");
 
         foreach (var path in DirtyRootTree.Removed)
         {
@@ -198,8 +198,8 @@ public sealed class ScrubTests
 
     [Theory]
     [InlineData("passwords,ssh-hostkeys", new[] { "ssh-hostkeys", "passwords" })]
-    [InlineData("-logs,-journal", new[] { "tmp", "package-cache", "login-records", "histories", "ssh-hostkeys", "machine-id", "passwords", "free-space" })]
-    [InlineData("defaults,-tmp", new[] { "package-cache", "logs", "login-records", "histories", "ssh-hostkeys", "machine-id", "passwords", "journal", "free-space" })]
+    [InlineData("-logs,-journal", new[] { "tmp", "package-cache", "login-records", "histories", "ssh-hostkeys", "machine-id", "random-seed", "credential-secret", "dhcp-client-state", "cloud-init", "udev-persistent-net", "net-hwaddr", "crash-data", "cron-spool", "mail-spool", "passwords", "free-space" })]
+    [InlineData("defaults,-tmp", new[] { "package-cache", "logs", "login-records", "histories", "ssh-hostkeys", "machine-id", "random-seed", "credential-secret", "dhcp-client-state", "cloud-init", "udev-persistent-net", "net-hwaddr", "crash-data", "cron-spool", "mail-spool", "passwords", "journal", "free-space" })]
     [InlineData("none", new string[0])]
     public void Operations_are_selected_as_virt_sysprep_selects_them(string list, string[] expected)
     {

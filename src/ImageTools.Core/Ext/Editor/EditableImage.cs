@@ -246,10 +246,11 @@ public sealed class EditableImage : IDisposable
         {
             RecoveryNote = $"discarded {RedoLogPath}.partial, the log of an edit that stopped before it was committed (the image was not changed by it)";
         }
-        if (!File.Exists(RedoLogPath))
+        if (!File.Exists(RedoLogPath) && !IsDanglingLink(RedoLogPath))
         {
             return;
         }
+        RedoLog.CheckTrusted(RedoLogPath, ImageOwner());
         var header = RedoLog.ReadHeader(RedoLogPath);
         if (header.ImageLength != _fileLength || header.BaseOffset != BaseOffset)
         {
@@ -264,10 +265,62 @@ public sealed class EditableImage : IDisposable
             throw new ImageToolsException(ErrorKind.InvalidArgument,
                 $"{RedoLogPath}: the redo log of an interrupted edit belongs to filesystem {new Guid(header.FilesystemUuid, bigEndian: true)}, not to the one in {Description}") { Path = RedoLogPath };
         }
+        var inode = ImageInode();
+        if (header.ImageInode != inode)
+        {
+            throw new ImageToolsException(ErrorKind.CorruptImage,
+                $"{RedoLogPath}: refusing to replay this redo log: it was written for the file with inode {header.ImageInode}, and {Path} is inode {inode} (a copy, or another file); nothing was written. {RedoLog.HowToDiscard(RedoLogPath)}") { Path = RedoLogPath };
+        }
+        RedoLog.CheckState(RedoLogPath, Description, ReadCurrent);
         RedoLog.Replay(RedoLogPath, new Applier(this, null, 0));
         PlatformIo.Current.FlushToDisk(_handle);
         RedoLog.Delete(RedoLogPath);
         RecoveryNote = $"completed an edit that was interrupted after it was committed (from {RedoLogPath})";
+    }
+
+    /// <summary>The image's bytes as they are now, at a filesystem offset (what the redo log records as the state before the edit).</summary>
+    private void ReadCurrent(long offset, Span<byte> into)
+    {
+        if (offset < 0 || offset + into.Length > Length)
+        {
+            throw new ImageToolsException(ErrorKind.CorruptImage, $"{Description}: a logged range of {into.Length} bytes at {offset} lies outside the filesystem's {Length} bytes") { Path = Path };
+        }
+        into.Clear();
+        var done = 0;
+        while (done < into.Length)
+        {
+            var n = RandomAccess.Read(_handle, into[done..], BaseOffset + offset + done);
+            if (n <= 0)
+            {
+                break;
+            }
+            done += n;
+        }
+    }
+
+    private ulong ImageInode() => _kind == FileKind.RegularFile ? PlatformIo.Current.GetIdentity(_handle).Inode : 0;
+
+    /// <summary>The owner of the image file (through links), null where the OS has none.</summary>
+    private uint? ImageOwner()
+    {
+        if (!FileMetadataReader.IsComplete)
+        {
+            return null;
+        }
+        var target = new FileInfo(Path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? Path;
+        return FileMetadataReader.Get(target).Uid;
+    }
+
+    private static bool IsDanglingLink(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget != null;
+        }
+        catch (IOException)
+        {
+            return false;
+        }
     }
 
     /// <summary>
@@ -285,7 +338,7 @@ public sealed class EditableImage : IDisposable
             ApplyUnlogged(changes, observer);
             return;
         }
-        RedoLog.Write(RedoLogPath, new RedoLogHeader(_fileLength, BaseOffset, filesystemUuid), changes);
+        RedoLog.Write(RedoLogPath, new RedoLogHeader(_fileLength, BaseOffset, filesystemUuid, ImageInode()), changes, ReadCurrent);
         var total = changes.Writes.Count + changes.Zeroes.Count;
         observer?.Invoke(new CommitProgress(CommitStage.RedoLogCommitted, 0, total));
         var applier = new Applier(this, observer, total);

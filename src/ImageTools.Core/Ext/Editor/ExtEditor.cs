@@ -76,6 +76,11 @@ public sealed class ExtEditor : IDisposable
             var sb = ExtFileSystem.ReadSuperblock(device);
             CheckEditable(sb, name);
             var fs = ExtFileSystem.Open(device, new ExtOpenOptions { VerifyChecksums = true }, ownsDevice: false);
+            if (!fs.Root.IsDirectory)
+            {
+                throw new ImageToolsException(ErrorKind.CorruptImage,
+                    $"{name}: not editing a damaged filesystem: its root inode ({ExtFileSystem.RootInode}) is a {ExtFileSystem.DescribeType(fs.Root.Type)}, not a directory (run e2fsck -f on it first)") { Path = name };
+            }
             if (fs.Warnings.Count > 0)
             {
                 throw new ImageToolsException(ErrorKind.CorruptImage,

@@ -602,10 +602,18 @@ public sealed class ExtFileSystem : IDisposable
     /// the last one only when <paramref name="followLast"/>. Throws <see cref="ErrorKind.NotFound"/> when a
     /// component is missing.
     /// </summary>
-    public ExtInode Resolve(string path, bool followLast = false)
+    public ExtInode Resolve(string path, bool followLast = false) => ResolveWithPath(path, followLast).Inode;
+
+    /// <summary>
+    /// Like <see cref="Resolve"/>, and also the path the inode was reached by once every link followed is
+    /// replaced by its target ("/etc/shadow" that links to "../var/lib/shadow.real" gives "/var/lib/shadow.real"):
+    /// always inside the filesystem.
+    /// </summary>
+    public (ExtInode Inode, string Path) ResolveWithPath(string path, bool followLast = false)
     {
         ArgumentNullException.ThrowIfNull(path);
         var stack = new List<ExtInode> { Root };
+        var names = new List<string> { "" };
         var pending = new Stack<string>(SplitPath(path).Reverse());
         var follows = 0;
         while (pending.Count > 0)
@@ -620,6 +628,7 @@ public sealed class ExtFileSystem : IDisposable
                 if (stack.Count > 1)
                 {
                     stack.RemoveAt(stack.Count - 1);
+                    names.RemoveAt(names.Count - 1);
                 }
                 continue;
             }
@@ -658,12 +667,14 @@ public sealed class ExtFileSystem : IDisposable
                 if (target.StartsWith('/'))
                 {
                     stack.RemoveRange(1, stack.Count - 1);
+                    names.RemoveRange(1, names.Count - 1);
                 }
                 continue;
             }
             stack.Add(child);
+            names.Add(component);
         }
-        return stack[^1];
+        return (stack[^1], names.Count == 1 ? "/" : string.Join('/', names));
     }
 
     /// <summary>Like <see cref="Resolve"/>, but null when the path does not exist.</summary>

@@ -39,6 +39,7 @@ public static partial class FirstBootInstaller
             throw new ImageToolsException(ErrorKind.NotFound,
                 $"{context.FileSystem.Name}: --first-boot-user {options.User} has no entry in /etc/shadow: the first-boot script could never set its password");
         }
+        ImagePrograms.CheckFirstBootCanRun(context.FileSystem, options);
         var init = options.Init == FirstBootInit.Auto ? Detect(context) : options.Init;
         var machineId = "";
         if (context.Lookup("/etc/machine-id") is { IsRegularFile: true, Size: <= 64 } idFile)
@@ -122,7 +123,7 @@ public static partial class FirstBootInstaller
         _ => "an /etc/inittab sysinit line (busybox init)",
     };
 
-    private static void WriteFile(ScrubContext context, string path, byte[] content, int mode, string what)
+    internal static void WriteFile(ScrubContext context, string path, byte[] content, int mode, string what)
     {
         EnsureDirectory(context, path[..path.LastIndexOf('/')]);
         var existing = context.Lookup(path);
@@ -144,7 +145,7 @@ public static partial class FirstBootInstaller
         context.Report(ScrubAction.Created, path, what);
     }
 
-    private static void EnsureDirectory(ScrubContext context, string path)
+    internal static void EnsureDirectory(ScrubContext context, string path)
     {
         var built = "";
         foreach (var part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
@@ -163,7 +164,7 @@ public static partial class FirstBootInstaller
         }
     }
 
-    private static void EnsureSymlink(ScrubContext context, string path, string target, string what)
+    internal static void EnsureSymlink(ScrubContext context, string path, string target, string what)
     {
         var existing = context.Lookup(path);
         if (existing is { IsSymbolicLink: true } && Encoding.UTF8.GetString(context.FileSystem.ReadSymlinkTarget(existing)) == target)
@@ -178,7 +179,10 @@ public static partial class FirstBootInstaller
         context.Report(ScrubAction.Created, path, $"-> {target}; {what}");
     }
 
-    private static void AddInittabHook(ScrubContext context)
+    private static void AddInittabHook(ScrubContext context) => AddInittabLine(context, FirstBootPayload.InittabLine, "first-boot");
+
+    /// <summary>Adds a <c>::sysinit:</c> line to busybox init's /etc/inittab after the last sysinit line (busybox's defaults written out when the image has none).</summary>
+    internal static void AddInittabLine(ScrubContext context, string inittabLine, string what)
     {
         const string path = "/etc/inittab";
         var existing = context.Lookup(path);
@@ -188,18 +192,18 @@ public static partial class FirstBootInstaller
             {
                 throw new ImageToolsException(ErrorKind.WrongInputKind, $"{context.FileSystem.Name}: /etc/inittab is a {ExtFileSystem.DescribeType(existing.Type)}, not a file");
             }
-            WriteFile(context, path, Encoding.UTF8.GetBytes(FirstBootPayload.DefaultBusyboxInittab()), 0x1A4, "busybox's default table plus the first-boot sysinit line");
+            WriteFile(context, path, Encoding.UTF8.GetBytes(FirstBootPayload.DefaultBusyboxInittab(inittabLine)), 0x1A4, $"busybox's default table plus the {what} sysinit line");
             return;
         }
         var text = Encoding.UTF8.GetString(context.ReadAll(existing, 1 << 20));
         var lines = text.Split('\n').ToList();
-        if (lines.Any(l => l.Trim() == FirstBootPayload.InittabLine))
+        if (lines.Any(l => l.Trim() == inittabLine))
         {
             return;
         }
         var lastSysinit = lines.FindLastIndex(l => !l.TrimStart().StartsWith('#') && l.Split(':') is { Length: >= 4 } f && f[2].Trim() == "sysinit");
-        lines.Insert(lastSysinit + 1, FirstBootPayload.InittabLine);
+        lines.Insert(lastSysinit + 1, inittabLine);
         context.Editor.Rewrite(path, Encoding.UTF8.GetBytes(string.Join('\n', lines)));
-        context.Report(ScrubAction.Rewritten, path, lastSysinit >= 0 ? "first-boot sysinit line added after the last sysinit line" : "first-boot sysinit line added at the top");
+        context.Report(ScrubAction.Rewritten, path, lastSysinit >= 0 ? $"{what} sysinit line added after the last sysinit line" : $"{what} sysinit line added at the top");
     }
 }

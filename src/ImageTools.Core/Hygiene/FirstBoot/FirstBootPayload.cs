@@ -73,6 +73,8 @@ export PATH
 umask 077
 
 log() {
+    # stdout reaches the console and the journal (the unit says so; init's sysinit lines and rc scripts write
+    # to the console).
     echo "{{LogPrefix}} $*"
     if command -v logger >/dev/null 2>&1; then
         logger -t imagetools-first-boot -- "$*" >/dev/null 2>&1
@@ -83,17 +85,28 @@ log() {
 # --- the password -----------------------------------------------------------------------------
 
 fetch() {
+    # The client's own error goes to stderr (curl: "(22) The requested URL returned error: 404"; wget:
+    # "server returned error: HTTP/1.1 404 Not Found" or "ERROR 404: Not Found."), which the caller logs.
     if command -v curl >/dev/null 2>&1; then
         curl -fsS --max-time "$REQUEST_TIMEOUT" "$METADATA_URL"
-    elif command -v wget >/dev/null 2>&1; then
-        if command -v timeout >/dev/null 2>&1; then
-            timeout "$REQUEST_TIMEOUT" wget -q -O - "$METADATA_URL"
-        else
-            wget -q -O - "$METADATA_URL"
-        fi
+        return
+    fi
+    if command -v wget >/dev/null 2>&1; then
+        set -- wget
+    elif command -v busybox >/dev/null 2>&1 && busybox wget --help >/dev/null 2>&1; then
+        set -- busybox wget
     else
-        echo "neither curl nor wget is installed"
+        echo "neither curl nor wget (nor busybox wget) is installed in this system" >&2
         return 2
+    fi
+    # Not -q: a quiet wget says nothing about a 404. GNU wget's -nv still names the status; busybox has no -nv.
+    if "$@" --version 2>/dev/null | grep -q 'GNU Wget'; then
+        set -- "$@" -nv
+    fi
+    if command -v timeout >/dev/null 2>&1; then
+        timeout "$REQUEST_TIMEOUT" "$@" -O - "$METADATA_URL"
+    else
+        "$@" -O - "$METADATA_URL"
     fi
 }
 
@@ -113,7 +126,8 @@ fetch_password() {
                 *) return 0 ;;
             esac
         else
-            log "attempt $attempt of $ATTEMPTS: no answer from $METADATA_URL ($(tail -n 1 "$STATE_DIR/fetch-error" 2>/dev/null))"
+            reason=$(grep -v '^[[:space:]]*$' "$STATE_DIR/fetch-error" 2>/dev/null | grep -v '^Connecting to ' | tail -n 1)
+            log "attempt $attempt of $ATTEMPTS: no answer from $METADATA_URL (${reason:-the HTTP client gave no reason})"
         fi
         PASSWORD=
         [ "$attempt" -ge "$ATTEMPTS" ] && return 1
@@ -276,12 +290,19 @@ exit 1
 """;
     }
 
-    /// <summary>The systemd unit: after the network is up, before sshd, once (a condition on the state file backs up the removed wants link).</summary>
+    /// <summary>
+    /// The systemd unit: after the network is up; before every way to log in, so that no login prompt is offered
+    /// while the password is not yet set: systemd-user-sessions.service (every getty, serial getty, console
+    /// and display manager is ordered after it, and until it has run pam_nologin refuses logins, ssh's included),
+    /// the console getty and display manager themselves, and sshd (which also needs the host keys made first). Once (a
+    /// condition on the state file backs up the removed wants link).
+    /// </summary>
     public static string Unit() => $$"""
 [Unit]
 Description=ImageTools first boot: initial password from the metadata service, new SSH host keys and machine-id
 Wants=network-online.target
 After=network-online.target
+Before=systemd-user-sessions.service console-getty.service display-manager.service
 Before=ssh.service sshd.service
 ConditionPathExists=!{{StateDirectory}}/done
 
@@ -333,10 +354,10 @@ esac
     /// busybox init's built-in table (what it uses when there is no /etc/inittab), plus the hook: written
     /// when the image has none, so that adding the hook does not lose the defaults.
     /// </summary>
-    public static string DefaultBusyboxInittab() => $"""
-# Busybox init's built-in defaults, written out by fsmaker's --first-boot to add the first-boot hook.
+    public static string DefaultBusyboxInittab(string hookLine = InittabLine) => $"""
+# Busybox init's built-in defaults, written out by fsmaker (--first-boot, or scrub's ssh-hostkeys) to add a sysinit hook.
 ::sysinit:/etc/init.d/rcS
-{InittabLine}
+{hookLine}
 ::askfirst:-/bin/sh
 tty2::askfirst:-/bin/sh
 tty3::askfirst:-/bin/sh

@@ -23,12 +23,13 @@ public sealed class PasswordsOperation : ScrubOperation
         var shadowAccounts = new HashSet<string>(StringComparer.Ordinal);
         foreach (var path in new[] { "/etc/shadow", "/etc/shadow-" })
         {
-            if (context.Lookup(path) is { IsRegularFile: true } file)
+            if (context.OwnedFile(path) is { } file)
             {
-                shadowAccounts.UnionWith(AccountFiles.AccountNames(context.ReadAll(file, Limit)));
+                shadowAccounts.UnionWith(AccountFiles.AccountNames(context.ReadAll(file.Inode, Limit)));
             }
         }
         var any = false;
+        var done = new HashSet<uint>();
         foreach (var (path, kind) in new[]
         {
             ("/etc/shadow", AccountFileKind.Shadow), ("/etc/shadow-", AccountFileKind.Shadow),
@@ -36,21 +37,23 @@ public sealed class PasswordsOperation : ScrubOperation
             ("/etc/passwd", AccountFileKind.Passwd), ("/etc/passwd-", AccountFileKind.Passwd),
         })
         {
-            if (context.Lookup(path) is not { IsRegularFile: true } file)
+            // A link (/etc/shadow -> ../var/lib/shadow.real) is followed inside the image: the hashes are in its target.
+            if (context.OwnedFile(path) is not { } file || !done.Add(file.Inode.Number))
             {
                 continue;
             }
             any = true;
-            var (content, changed) = AccountFiles.Lock(context.ReadAll(file, Limit), kind, shadowAccounts);
+            var (content, changed) = AccountFiles.Lock(context.ReadAll(file.Inode, Limit), kind, shadowAccounts);
             if (changed.Count == 0)
             {
                 continue;
             }
-            context.Editor.Rewrite(path, content);
+            context.Editor.Rewrite(file.Path, content);
             var what = string.Join(", ", changed.Select(c => $"{c.Name} ({c.Before} -> {c.After})"));
-            context.Report(ScrubAction.Rewritten, path, $"{(kind == AccountFileKind.GroupShadow ? "groups" : "accounts")} locked: {what}");
+            var through = file.Path == path ? "" : $" (the target of the link {path})";
+            context.Report(ScrubAction.Rewritten, file.Path, $"{(kind == AccountFileKind.GroupShadow ? "groups" : "accounts")} locked{through}: {what}");
         }
-        if (context.Empty("/etc/security/opasswd"))
+        if (context.EmptyOwned("/etc/security/opasswd"))
         {
             any = true;
         }
