@@ -37,6 +37,19 @@ public sealed class RealDistributionTests
         return tar;
     }
 
+    /// <summary>
+    /// The two real-distribution boots take many minutes under TCG (systemd on one emulated core) and the root they
+    /// boot is not yet built by scripts/test.sh (mmdebstrap, about 10 minutes per variant): they run when asked,
+    /// with IMAGETOOLS_REAL_DISTRO_BOOTS=1 after scripts/fetch-debian-root.sh, until they fit the suite's budget.
+    /// </summary>
+    private static void RequireRealDistroBoots()
+    {
+        if (Environment.GetEnvironmentVariable("IMAGETOOLS_REAL_DISTRO_BOOTS") != "1")
+        {
+            Assert.Skip("real-distribution boots run only with IMAGETOOLS_REAL_DISTRO_BOOTS=1 (minutes each under TCG; see the class comment)");
+        }
+    }
+
     private static readonly string[] Network = ["-nic", "user,model=virtio-net-pci"];
 
     [Fact]
@@ -56,6 +69,7 @@ public sealed class RealDistributionTests
     [Fact]
     public void A_login_typed_at_the_very_first_prompt_succeeds_after_the_first_boot()
     {
+        RequireRealDistroBoots();
         var tar = Root("minbase-curl.tar");
         ExternalTools.Require(QemuBoot.Emulator);
         GrubTestDisk.RequireGrub();
@@ -89,6 +103,7 @@ public sealed class RealDistributionTests
     [Fact]
     public void After_a_scrub_without_first_boot_sshd_starts_with_new_host_keys()
     {
+        RequireRealDistroBoots();
         var tar = Root("minbase.tar");
         ExternalTools.Require(QemuBoot.Emulator);
         GrubTestDisk.RequireGrub();
