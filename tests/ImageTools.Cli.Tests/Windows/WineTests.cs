@@ -142,7 +142,7 @@ public sealed class WineTests : IDisposable
         var inspectWindows = CrossBuilds.Wine("fsmaker", ["inspect", "disk.img"], workingDirectory: _dir.Path);
         Succeeded(inspectWindows, "fsmaker.exe inspect");
         Normalise(inspectWindows.StdOut).Should().Be(Normalise(inspectLinux.StdOut));
-        inspectLinux.StdOut.Should().Contain("ext3");
+        inspectLinux.StdOut.Should().Contain("ext4 filesystem", "a tar root is written as ext4 by default");
 
         // export partition 1 (IMAGE:N after a drive-letter path) to a tar: the same archive bytes.
         var tarLinux = _dir.File("linux-export.tar");
