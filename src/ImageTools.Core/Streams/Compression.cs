@@ -121,16 +121,8 @@ public static class Compression
 public sealed class CompressedInputReadException(IOException inner) : IOException(inner.Message, inner);
 
 /// <summary>Marks read failures of the compressed input, so that they are told apart from decoding failures.</summary>
-internal sealed class ReadErrorMarkingStream(Stream inner) : Stream
+internal sealed class ReadErrorMarkingStream(Stream inner) : ForwardReadStream
 {
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
     public override int Read(Span<byte> buffer)
     {
         try
@@ -142,11 +134,6 @@ internal sealed class ReadErrorMarkingStream(Stream inner) : Stream
             throw new CompressedInputReadException(e);
         }
     }
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -164,16 +151,8 @@ internal sealed class ReadErrorMarkingStream(Stream inner) : Stream
 /// <see cref="InvalidDataException"/> naming the format; a read failure of the input passes through as the
 /// <see cref="IOException"/> it was.
 /// </summary>
-internal sealed class CheckedDecompressionStream(Stream decompressor, string format) : Stream
+internal sealed class CheckedDecompressionStream(Stream decompressor, string format) : ForwardReadStream
 {
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
     public override int Read(Span<byte> buffer)
     {
         try
@@ -198,11 +177,6 @@ internal sealed class CheckedDecompressionStream(Stream decompressor, string for
             throw new InvalidDataException($"{format} data is damaged or cut short: {e.Message}", e);
         }
     }
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {

@@ -17,7 +17,7 @@ namespace ImageTools.Core.Streams;
 /// eight bytes are the CRC-32 and length of what the member decompressed to (both computed here).
 /// </para>
 /// </summary>
-public sealed class GzipDecompressionStream : Stream
+public sealed class GzipDecompressionStream : ForwardReadStream
 {
     private const byte FlagHeaderCrc = 0x02, FlagExtra = 0x04, FlagName = 0x08, FlagComment = 0x10, FlagReserved = 0xE0;
     private const int TrailerLength = 8;
@@ -36,14 +36,6 @@ public sealed class GzipDecompressionStream : Stream
         _input = new InflaterInput(compressed);
         _ownsInner = ownsInner;
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -159,11 +151,6 @@ public sealed class GzipDecompressionStream : Stream
         }
     }
 
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
     protected override void Dispose(bool disposing)
     {
         if (disposing)
@@ -189,7 +176,7 @@ public sealed class GzipDecompressionStream : Stream
     /// what follows it) can be found again. Refills only when empty, so the last chunk handed out stays in
     /// the buffer until the next read.
     /// </summary>
-    private sealed class InflaterInput(Stream inner) : Stream
+    private sealed class InflaterInput(Stream inner) : ForwardReadStream
     {
         private const int Capacity = 1 << 17;
         private const int MaxChunk = 1 << 15;
@@ -207,19 +194,11 @@ public sealed class GzipDecompressionStream : Stream
         /// <summary>Compressed offset of the next unread byte.</summary>
         public long Offset => _bufferOffset + _start;
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
         public void BeginMember()
         {
             _inflaterStarved = false;
             _lastChunkStart = _lastChunkEnd = _start;
         }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         /// <summary>What the inflater reads.</summary>
         public override int Read(Span<byte> buffer)
@@ -346,10 +325,5 @@ public sealed class GzipDecompressionStream : Stream
             _end += n;
             return true;
         }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -9,7 +9,7 @@ namespace ImageTools.Core.Streams;
 /// (<c>cat a.xz b.xz</c>) would be silently dropped and appended garbage silently ignored; here the first is
 /// decoded and the second is an <see cref="InvalidDataException"/>.
 /// </summary>
-public sealed class XzSequenceStream : Stream
+public sealed class XzSequenceStream : ForwardReadStream
 {
     private static ReadOnlySpan<byte> Magic => [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00];
     private readonly Stream _inner;
@@ -25,14 +25,6 @@ public sealed class XzSequenceStream : Stream
         _counted = new CountingStream(compressed, ownsInner: false);
         _current = new XZStream(_counted);
     }
-
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -90,11 +82,6 @@ public sealed class XzSequenceStream : Stream
         }
         return new XZStream(new PrefixedStream(header, _counted, ownsRest: false));
     }
-
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
